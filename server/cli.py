@@ -1,0 +1,114 @@
+"""The `whetstone` command: serve, prepare-model. Flags come from the Settings model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+
+from server.config import Settings
+
+
+def _flag_type(annotation: Any) -> tuple[Any, list[str] | None]:
+    """argparse `type` and `choices` for a Settings field annotation."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    if typing.get_origin(annotation) is typing.Literal:
+        return str, list(typing.get_args(annotation))
+    if annotation in (int, float):
+        return annotation, None
+    if typing.get_origin(annotation) is dict or annotation is dict:
+        return json.loads, None
+    return str, None
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per Settings field, help from its description; env vars stay the fallback."""
+    for name, info in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = _help(name, info)
+        if info.annotation is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+            continue
+        kind, choices = _flag_type(info.annotation)
+        parser.add_argument(flag, type=kind, choices=choices, default=None, help=help_text,
+                            metavar=None if choices else name.upper())
+
+
+def _help(name: str, info: FieldInfo) -> str:
+    default = info.get_default(call_default_factory=True)
+    shown = "none" if default is None else json.dumps(default) if isinstance(default, dict) else default
+    return f"{info.description} [env WHETSTONE_{name.upper()}, default {shown}]"
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from flags given on the command line, then env vars, then defaults."""
+    given = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
+    return Settings(**given)
+
+
+def serve(settings: Settings) -> None:
+    """Run the HTTP server until interrupted."""
+    import uvicorn
+
+    from server.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=settings.log_level.lower())
+
+
+def prepare_model() -> None:
+    """Convert the embedded model once and print its directory last."""
+    from server.embedded import prepare_embedded_model
+
+    print(prepare_embedded_model())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="whetstone",
+        description="An OpenAI-compatible server that samples several candidates and returns "
+        "the one the model itself finds most likely (inference-time sharpening).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve_parser = commands.add_parser(
+        "serve", help="serve the OpenAI API with sharpening",
+        description="Serve /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics.",
+    )
+    add_settings_flags(serve_parser)
+    commands.add_parser(
+        "prepare-model", help="prepare the embedded model and print its directory",
+        description="Convert the embedded SmolLM2-135M-Instruct GGUF into a Hugging Face "
+        "directory under $WHETSTONE_HOME (once); print that directory as the last line.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `whetstone` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "prepare-model":
+        prepare_model()
+        return
+    try:
+        settings = settings_from(args)
+    except ValidationError as exc:
+        sys.exit(f"whetstone: invalid settings:\n{exc}")
+    logging.getLogger().setLevel(settings.log_level.upper())
+    serve(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Settings: the one source of truth for configuration (env `WHETSTONE_*`, CLI flags, --help)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+StrategyName = Literal["best_of_n", "rejection", "power", "majority", "none"]
+
+
+class Settings(BaseSettings):
+    """How the whetstone server runs. Every field is a `--flag` and a `WHETSTONE_*` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="WHETSTONE_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port to listen on.")
+    model: str | None = Field(
+        None,
+        description="Local Hugging Face model directory. Default: the embedded "
+        "SmolLM2-135M-Instruct, prepared once into $WHETSTONE_HOME.",
+    )
+    served_model_name: str | None = Field(
+        None, description="Model name clients send and /v1/models lists (default: directory name)."
+    )
+    dtype: str = Field("bfloat16", description="Weights and activations dtype (auto, bfloat16, float32, ...).")
+    enforce_eager: bool = Field(
+        False, description="Skip torch.compile: starts in ~40 s instead of ~80-145 s, decodes ~2x slower."
+    )
+    kv_cache_gib: float = Field(
+        2.0,
+        ge=0,
+        description="Memory for the KV cache in GiB; 0 means size it by --memory-fraction instead.",
+    )
+    memory_fraction: float = Field(
+        0.9, gt=0, le=1, description="Fraction of device memory for the KV cache when --kv-cache-gib is 0."
+    )
+    max_model_len: int | None = Field(None, ge=16, description="Context length (default: the model's).")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per pipeline stage (vLLM tensor parallelism).")
+    pipeline_parallel_size: int = Field(1, ge=1, description="Pipeline stages (vLLM pipeline parallelism).")
+    distributed_executor_backend: str | None = Field(
+        None, description="vLLM executor for multi-GPU or multi-node runs, e.g. 'mp' or 'ray'."
+    )
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra vLLM AsyncEngineArgs as a JSON object, e.g. '{\"max_num_seqs\": 64}'.",
+    )
+    seed: int = Field(0, description="Engine seed, used by candidates that have no seed of their own.")
+    default_strategy: StrategyName = Field(
+        "best_of_n", description="Strategy for requests that name none."
+    )
+    default_n: int = Field(8, ge=1, description="Candidates per request when the request names none.")
+    max_candidates: int = Field(64, ge=1, description="Most candidates one request may ask for.")
+    default_max_tokens: int = Field(
+        256, ge=1, description="Token limit per candidate when the request sets none."
+    )
+    api_key: str | None = Field(
+        None, description="When set, /v1 routes need 'Authorization: Bearer <key>'."
+    )
+    log_level: str = Field("info", description="Log level of the server (debug, info, warning).")

@@ -1,0 +1,197 @@
+"""The engine seam: a small async interface over vLLM. The only module that imports vllm."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SamplingSpec:
+    """How one candidate is drawn (the request's own sampling parameters)."""
+
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+
+
+@dataclass
+class CandidateUpdate:
+    """Newly generated tokens of one candidate, with their raw log-probabilities."""
+
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    text: str = ""
+    finish_reason: str | None = None
+    finished: bool = False
+
+
+class EngineError(RuntimeError):
+    """The engine failed or is not serving."""
+
+
+class EngineInputError(ValueError):
+    """The engine rejected a request's input (a client mistake)."""
+
+
+class Engine(Protocol):
+    """What the service needs from an inference engine."""
+
+    model_name: str
+    max_model_len: int
+
+    async def start(self) -> None:
+        """Load the model and start serving."""
+
+    async def shutdown(self) -> None:
+        """Stop the engine and release its resources."""
+
+    def is_healthy(self) -> bool:
+        """True while the engine can serve requests."""
+
+    def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
+        """Token ids of a chat conversation, ready for the assistant's reply."""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a plain-text prompt."""
+
+    def stream_candidate(
+        self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
+    ) -> AsyncIterator[CandidateUpdate]:
+        """Generate one candidate, yielding new tokens as they come; the last update is final."""
+
+    async def abort(self, request_ids: Sequence[str]) -> None:
+        """Stop generating the given candidates at once."""
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Arguments for building a vLLM engine."""
+
+    model: str
+    served_model_name: str
+    dtype: str = "auto"
+    enforce_eager: bool = False
+    max_model_len: int | None = None
+    kv_cache_gib: float | None = None
+    memory_fraction: float = 0.9
+    seed: int = 0
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    distributed_executor_backend: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class VllmEngine:
+    """The real engine: vLLM's AsyncLLM, one engine request per candidate."""
+
+    def __init__(self, options: EngineOptions) -> None:
+        self.options = options
+        self.model_name = options.served_model_name
+        self.max_model_len = 0
+        self._llm: Any = None
+        self._tokenizer: Any = None
+
+    async def start(self) -> None:
+        """Build the AsyncLLM (loads weights, allocates the KV cache)."""
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        opts = self.options
+        kwargs: dict[str, Any] = {
+            "model": opts.model,
+            "served_model_name": opts.served_model_name,
+            "dtype": opts.dtype,
+            "enforce_eager": opts.enforce_eager,
+            "max_model_len": opts.max_model_len,
+            "gpu_memory_utilization": opts.memory_fraction,
+            "seed": opts.seed,
+            "tensor_parallel_size": opts.tensor_parallel_size,
+            "pipeline_parallel_size": opts.pipeline_parallel_size,
+            "distributed_executor_backend": opts.distributed_executor_backend,
+            "enable_prefix_caching": True,
+        }
+        if opts.kv_cache_gib:
+            kwargs["kv_cache_memory_bytes"] = int(opts.kv_cache_gib * 1024**3)
+        kwargs.update(opts.extra)
+        self._llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
+        self._tokenizer = self._llm.get_tokenizer()
+        self.max_model_len = int(self._llm.model_config.max_model_len)
+        logger.info("engine ready: %s (max_model_len %d)", opts.model, self.max_model_len)
+
+    async def shutdown(self) -> None:
+        """Stop the engine core process."""
+        if self._llm is not None:
+            self._llm.shutdown()
+            self._llm = None
+
+    def is_healthy(self) -> bool:
+        """True while the engine core is alive."""
+        return self._llm is not None and not self._llm.errored
+
+    def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
+        """Apply the model's chat template and tokenize."""
+        ids = self._tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        return list(ids)
+
+    def encode(self, text: str) -> list[int]:
+        """Tokenize a plain prompt (with the model's special prefix tokens, if any)."""
+        return list(self._tokenizer.encode(text))
+
+    async def stream_candidate(
+        self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
+    ) -> AsyncIterator[CandidateUpdate]:
+        """Generate one candidate; log-probabilities are raw (vLLM's `raw_logprobs` mode)."""
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind, SamplingParams
+        from vllm.exceptions import VLLMClientError, VLLMServerError
+
+        params = SamplingParams(
+            max_tokens=sampling.max_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k or -1,
+            seed=sampling.seed,
+            stop=list(sampling.stop) or None,
+            presence_penalty=sampling.presence_penalty,
+            frequency_penalty=sampling.frequency_penalty,
+            logprobs=0,
+            output_kind=RequestOutputKind.DELTA,
+        )
+        prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        try:
+            async for output in self._llm.generate(prompt, params, request_id):
+                completion = output.outputs[0]
+                logprobs = [
+                    step[token].logprob
+                    for token, step in zip(completion.token_ids, completion.logprobs or [])
+                ]
+                yield CandidateUpdate(
+                    token_ids=list(completion.token_ids),
+                    logprobs=logprobs,
+                    text=completion.text,
+                    finish_reason=completion.finish_reason,
+                    finished=output.finished,
+                )
+        except VLLMClientError as exc:
+            raise EngineInputError(str(exc)) from exc
+        except VLLMServerError as exc:
+            raise EngineError(str(exc) or type(exc).__name__) from exc
+
+    async def abort(self, request_ids: Sequence[str]) -> None:
+        """Abort candidates in the engine (frees their KV cache at once)."""
+        if self._llm is not None and request_ids:
+            await self._llm.abort(list(request_ids))

@@ -1,0 +1,49 @@
+"""Every Prometheus object of the server, on a registry of its own per app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
+SCORE_BUCKETS = (-200, -100, -50, -25, -10, -5, -2, -1, -0.5, -0.1, 0)
+
+
+class Metrics:
+    """Request, candidate and token counters of one app."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "whetstone_requests", "Requests by endpoint, strategy and HTTP status.",
+            ["endpoint", "strategy", "status"], registry=r,
+        )
+        self.request_seconds = Histogram(
+            "whetstone_request_seconds", "Request latency by strategy.", ["strategy"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.time_to_first_token = Histogram(
+            "whetstone_time_to_first_token_seconds",
+            "Time from request to the first token sent to the client.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.candidates = Counter(
+            "whetstone_candidates", "Candidates by how they ended.", ["status"], registry=r
+        )
+        self.generated_tokens = Counter(
+            "whetstone_generated_tokens", "Tokens generated, all candidates included.", registry=r
+        )
+        self.inflight_requests = Gauge(
+            "whetstone_inflight_requests", "Requests being served now.", registry=r
+        )
+        self.inflight_candidates = Gauge(
+            "whetstone_inflight_candidates", "Candidates running in the engine now.", registry=r
+        )
+        self.selected_score = Histogram(
+            "whetstone_selected_score", "Score of the selected candidate.",
+            buckets=SCORE_BUCKETS, registry=r,
+        )
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,224 @@
+"""OpenAI-shaped request and response models, plus the `sharpening` extension."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.config import StrategyName
+
+
+class SharpeningParams(BaseModel):
+    """The request's `sharpening` object; absent fields take the server's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: StrategyName | None = Field(None, description="best_of_n, rejection, power, majority or none.")
+    n: int | None = Field(None, ge=1, description="Candidates to draw.")
+    length_penalty: float | None = Field(
+        None, ge=0.0, le=1.0, description="score = logprob_sum / num_tokens ** length_penalty."
+    )
+    prune: bool | None = Field(None, description="Abort candidates that can no longer win (exact).")
+    threshold: float | None = Field(None, description="rejection: accept the first score >= threshold.")
+    alpha: float | None = Field(None, ge=1.0, description="power: sample from pi^alpha / Z.")
+    answer_pattern: str | None = Field(None, description="majority: regex, group 1 is the answer.")
+    return_candidates: bool = Field(False, description="Include every candidate in the response.")
+    seed: int | None = Field(None, description="Candidate i uses seed + i.")
+
+
+class TextPart(BaseModel):
+    """A text part of a message's content list."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    """One message of a chat conversation."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        """The message's content as plain text."""
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    """OpenAI's stream_options."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False
+
+
+class SamplingFields(BaseModel):
+    """Sampling fields shared by chat and legacy completions."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=-1)
+    n: int = Field(1, ge=1, description="Distinct top candidates to return as choices.")
+    max_tokens: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    user: str | None = None
+    sharpening: SharpeningParams | None = None
+
+    def stop_list(self) -> tuple[str, ...]:
+        """Stop strings as a tuple."""
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+class ChatCompletionRequest(SamplingFields):
+    """POST /v1/chat/completions."""
+
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+
+
+class CompletionRequest(SamplingFields):
+    """POST /v1/completions (legacy)."""
+
+    prompt: str | list[int] | list[str] | list[list[int]]
+    best_of: int | None = Field(None, ge=1)
+    echo: bool = False
+    logprobs: int | None = Field(None, ge=0, le=20)
+
+
+class CandidateReport(BaseModel):
+    """One candidate in the response's `sharpening.candidates`."""
+
+    index: int
+    text: str
+    score: float
+    logprob_sum: float
+    num_tokens: int
+    token_ids: list[int]
+    finish_reason: str | None
+    status: Literal["finished", "pruned", "truncated"]
+
+
+class SharpeningSummary(BaseModel):
+    """What sharpening did for this request."""
+
+    strategy: str
+    n: int
+    length_penalty: float
+    selected_index: int | None
+    selected_score: float | None
+    candidates_drawn: int
+    candidates_finished: int
+    candidates_pruned: int
+    candidates_truncated: int
+    generated_tokens: int
+    candidates: list[CandidateReport] | None = None
+
+
+class Usage(BaseModel):
+    """Token counts; completion_tokens counts every candidate's tokens."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(BaseModel):
+    """The assistant's reply in a chat choice."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(BaseModel):
+    """One choice of a chat completion."""
+
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+    logprobs: dict[str, Any] | None = None
+
+
+class ChatCompletionResponse(BaseModel):
+    """Response of POST /v1/chat/completions."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+    sharpening: SharpeningSummary
+
+
+class CompletionChoice(BaseModel):
+    """One choice of a legacy completion."""
+
+    index: int
+    text: str
+    finish_reason: str | None
+    logprobs: dict[str, Any] | None = None
+
+
+class CompletionResponse(BaseModel):
+    """Response of POST /v1/completions."""
+
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage
+    sharpening: SharpeningSummary
+
+
+class ModelCard(BaseModel):
+    """One entry of GET /v1/models."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    owned_by: str = "whetstone"
+    max_model_len: int
+
+
+class ModelList(BaseModel):
+    """Response of GET /v1/models."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorDetail(BaseModel):
+    """The body of an OpenAI error."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """An OpenAI error response."""
+
+    error: ErrorDetail

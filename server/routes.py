@@ -1,0 +1,153 @@
+"""Thin HTTP routes: validate, call the service, return JSON or server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from server import __version__
+from server.errors import APIError, EngineUnavailable, Unauthorized
+from server.metrics import Metrics
+from server.protocol import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    CompletionRequest,
+    CompletionResponse,
+    ModelCard,
+    ModelList,
+)
+from server.responses import chat_chunks, chat_response, completion_chunks, completion_response, sse
+from server.service import GenerationJob, SharpenedResult, SharpeningService
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+DISCONNECT_POLL_SECONDS = 0.1
+
+
+def get_service(request: Request) -> SharpeningService:
+    """The app's sharpening service."""
+    service: SharpeningService = request.app.state.service
+    return service
+
+
+def require_api_key(request: Request) -> None:
+    """401 unless the configured API key is presented as a bearer token."""
+    expected = request.app.state.settings.api_key
+    if not expected:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized(
+            "missing or wrong API key; send 'Authorization: Bearer <key>'", code="invalid_api_key"
+        )
+
+
+Service = Annotated[SharpeningService, Depends(get_service)]
+api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+ops = APIRouter()
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it (and so aborting its candidates) if the client goes away."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)
+            if not task.done() and await request.is_disconnected():
+                task.cancel()
+                break
+        return await task
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+async def event_stream(
+    service: SharpeningService,
+    job: GenerationJob,
+    request_id: str,
+    chunks: Callable[[SharpenedResult], Iterator[dict[str, Any]]],
+) -> AsyncIterator[str]:
+    """Run the job, then stream its chosen completion; an error becomes an error event."""
+    try:
+        result = await service.run(job, request_id)
+        for chunk in chunks(result):
+            yield sse(chunk)
+    except APIError as exc:
+        yield sse(exc.body().model_dump())
+    except Exception:
+        logger.exception("stream %s failed", request_id)
+        yield sse(APIError("internal server error; the server log has details").body().model_dump())
+    yield sse("[DONE]")
+
+
+@api.post("/chat/completions", response_model=ChatCompletionResponse)
+async def create_chat_completion(
+    body: ChatCompletionRequest, request: Request, service: Service
+) -> Any:
+    """OpenAI chat completions, answered with the sharpened choice."""
+    job = service.prepare_chat(body)
+    request.state.strategy = job.sharpening.strategy
+    request_id = f"chatcmpl-{uuid.uuid4().hex}"
+    model = service.engine.model_name
+    if body.stream:
+        usage = bool(body.stream_options and body.stream_options.include_usage)
+        stream = event_stream(
+            service, job, request_id, lambda r: chat_chunks(r, request_id, model, usage)
+        )
+        return StreamingResponse(stream, media_type="text/event-stream")
+    result = await until_disconnected(request, service.run(job, request_id))
+    return chat_response(result, request_id, model)
+
+
+@api.post("/completions", response_model=CompletionResponse)
+async def create_completion(body: CompletionRequest, request: Request, service: Service) -> Any:
+    """Legacy completions; `best_of` means best-of-n by mean token log-likelihood."""
+    job = service.prepare_completion(body)
+    request.state.strategy = job.sharpening.strategy
+    request_id = f"cmpl-{uuid.uuid4().hex}"
+    model = service.engine.model_name
+    if body.stream:
+        usage = bool(body.stream_options and body.stream_options.include_usage)
+        stream = event_stream(
+            service, job, request_id, lambda r: completion_chunks(r, request_id, model, usage)
+        )
+        return StreamingResponse(stream, media_type="text/event-stream")
+    result = await until_disconnected(request, service.run(job, request_id))
+    return completion_response(result, request_id, model)
+
+
+@api.get("/models", response_model=ModelList)
+async def list_models(service: Service) -> ModelList:
+    """The one served model."""
+    engine = service.engine
+    return ModelList(data=[ModelCard(id=engine.model_name, max_model_len=engine.max_model_len)])
+
+
+@ops.get("/health")
+async def health(service: Service) -> JSONResponse:
+    """200 while the engine serves, 503 otherwise."""
+    if not service.engine.is_healthy():
+        raise EngineUnavailable("the engine is not serving")
+    return JSONResponse({"status": "ok"})
+
+
+@ops.get("/metrics")
+async def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus metrics of this app."""
+    registry: Metrics = request.app.state.metrics
+    return PlainTextResponse(registry.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@ops.get("/version")
+async def version(service: Service) -> dict[str, str]:
+    """Server version and the served model."""
+    return {"version": __version__, "model": service.engine.model_name}

@@ -1,0 +1,232 @@
+"""Request -> candidates -> prune/select -> result: the orchestration behind the routes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from server.config import Settings
+from server.engine import Engine, EngineError, EngineInputError, SamplingSpec
+from server.errors import EngineUnavailable, InvalidRequest, ModelNotFound
+from server.metrics import Metrics
+from server.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    SamplingFields,
+    SharpeningParams,
+)
+from server.race import CandidateRace
+from server.sharpening import (
+    Candidate,
+    CandidateStatus,
+    Pruner,
+    SharpeningConfig,
+    build_strategy,
+    candidate_score,
+    rank,
+)
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """One request, tokenized and validated: what to generate and how to choose."""
+
+    prompt_token_ids: list[int]
+    sampling: SamplingSpec
+    sharpening: SharpeningConfig
+    choices: int = 1
+
+
+@dataclass
+class SharpenedResult:
+    """The outcome of a job: every candidate drawn and the chosen ones, best first."""
+
+    job: GenerationJob
+    candidates: list[Candidate]
+    choices: list[Candidate]
+    scores: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def selected(self) -> Candidate:
+        """The candidate returned as the first choice."""
+        return self.choices[0]
+
+    @property
+    def generated_tokens(self) -> int:
+        """Every token generated for this request, all candidates included."""
+        return sum(c.num_tokens for c in self.candidates)
+
+    def count(self, status: CandidateStatus) -> int:
+        """How many candidates ended with `status`."""
+        return sum(1 for c in self.candidates if c.status is status)
+
+
+class SharpeningService:
+    """Turns OpenAI requests into generation jobs and runs them against the engine."""
+
+    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.metrics = metrics
+
+    # -- preparing jobs -------------------------------------------------------------------
+
+    def check_model(self, model: str | None) -> None:
+        """404 unless `model` is absent or names the served model."""
+        if model is not None and model not in (self.engine.model_name, self.settings.model):
+            raise ModelNotFound(
+                f"model {model!r} is not served here; use {self.engine.model_name!r}",
+                param="model",
+                code="model_not_found",
+            )
+
+    def resolve_sharpening(
+        self, params: SharpeningParams | None, legacy_best_of: int | None = None
+    ) -> SharpeningConfig:
+        """Fill in server defaults; legacy `best_of` > 1 means best_of_n with length_penalty 1."""
+        given = params.model_dump(exclude_none=True) if params else {}
+        if legacy_best_of is not None and legacy_best_of > 1:
+            given = {"strategy": "best_of_n", "n": legacy_best_of, "length_penalty": 1.0} | given
+        config = SharpeningConfig(
+            strategy=given.pop("strategy", self.settings.default_strategy),
+            n=given.pop("n", self.settings.default_n),
+            **given,
+        )
+        if config.candidate_count > self.settings.max_candidates:
+            raise InvalidRequest(
+                f"sharpening.n={config.n} is more than this server allows per request "
+                f"({self.settings.max_candidates}); ask for fewer candidates",
+                param="sharpening.n",
+            )
+        return config
+
+    def prepare_chat(self, request: ChatCompletionRequest) -> GenerationJob:
+        """Tokenize a chat request and check it against the server's limits."""
+        self.check_model(request.model)
+        try:
+            prompt = self.engine.encode_chat(chat_messages(request))
+        except Exception as exc:  # the model's chat template raises on conversations it refuses
+            raise InvalidRequest(
+                f"the model's chat template rejected the messages: {exc}", param="messages"
+            ) from exc
+        max_tokens = request.max_completion_tokens or request.max_tokens
+        return self._job(request, prompt, max_tokens, self.resolve_sharpening(request.sharpening))
+
+    def prepare_completion(self, request: CompletionRequest) -> GenerationJob:
+        """Tokenize a legacy completion request and check it against the server's limits."""
+        self.check_model(request.model)
+        if request.echo:
+            raise InvalidRequest("echo is not supported; leave it false", param="echo")
+        prompt = self._prompt_tokens(request.prompt)
+        config = self.resolve_sharpening(request.sharpening, legacy_best_of=request.best_of)
+        return self._job(request, prompt, request.max_tokens, config)
+
+    def _prompt_tokens(self, prompt: str | list[int] | list[str] | list[list[int]]) -> list[int]:
+        if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
+            prompt = prompt[0]
+        if isinstance(prompt, str):
+            if not prompt:
+                raise InvalidRequest("prompt is empty", param="prompt")
+            return self.engine.encode(prompt)
+        if prompt and all(isinstance(t, int) for t in prompt):
+            return [int(t) for t in prompt]  # type: ignore[arg-type]
+        raise InvalidRequest(
+            "prompt must be one string or one list of token ids; send one prompt per request",
+            param="prompt",
+        )
+
+    def _job(
+        self,
+        request: SamplingFields,
+        prompt: list[int],
+        max_tokens: int | None,
+        config: SharpeningConfig,
+    ) -> GenerationJob:
+        room = self.engine.max_model_len - len(prompt)
+        if room < 1:
+            raise InvalidRequest(
+                f"the prompt has {len(prompt)} tokens; this model's context is "
+                f"{self.engine.max_model_len}. Shorten the prompt",
+                param="messages",
+                code="context_length_exceeded",
+            )
+        if max_tokens is None:
+            max_tokens = min(self.settings.default_max_tokens, room)
+        elif max_tokens > room:
+            raise InvalidRequest(
+                f"prompt ({len(prompt)} tokens) + max_tokens ({max_tokens}) exceeds the "
+                f"context length {self.engine.max_model_len}; lower max_tokens to at most {room}",
+                param="max_tokens",
+                code="context_length_exceeded",
+            )
+        if request.n > config.candidate_count:
+            raise InvalidRequest(
+                f"n={request.n} choices need at least that many candidates, but strategy "
+                f"{config.strategy!r} draws {config.candidate_count}; raise sharpening.n or lower n",
+                param="n",
+            )
+        sampling = SamplingSpec(
+            max_tokens=max_tokens,
+            temperature=1.0 if request.temperature is None else request.temperature,
+            top_p=1.0 if request.top_p is None else request.top_p,
+            top_k=request.top_k or 0,
+            seed=config.seed if config.seed is not None else request.seed,
+            stop=request.stop_list(),
+            presence_penalty=request.presence_penalty,
+            frequency_penalty=request.frequency_penalty,
+        )
+        return GenerationJob(prompt, sampling, config, choices=request.n)
+
+    # -- running jobs ---------------------------------------------------------------------
+
+    async def run(self, job: GenerationJob, request_id: str) -> SharpenedResult:
+        """Draw the job's candidates, pruning exactly, and pick the choices."""
+        if not self.engine.is_healthy():
+            raise EngineUnavailable("the engine is not serving; retry once /health is 200")
+        config = job.sharpening
+        base_seed = job.sampling.seed
+        strategy = build_strategy(config, random.Random(base_seed))
+        pruner = Pruner(config.length_penalty, enabled=strategy.prunes, keep=job.choices)
+        race = CandidateRace(
+            self.engine, job.prompt_token_ids, request_id, pruner, self.metrics, strategy.accepts
+        )
+        candidates: list[Candidate] = []
+        while not race.settled and (size := strategy.next_wave(candidates)) > 0:
+            wave = [
+                Candidate(index=len(candidates) + i, max_tokens=job.sampling.max_tokens)
+                for i in range(size)
+            ]
+            candidates.extend(wave)
+            try:
+                await race.draw([(c, candidate_sampling(job.sampling, c.index)) for c in wave])
+            except EngineInputError as exc:
+                raise InvalidRequest(f"the engine rejected the request: {exc}") from exc
+            except EngineError as exc:
+                raise EngineUnavailable(f"the engine failed: {exc}") from exc
+        selected = strategy.select(candidates)
+        if selected is None:
+            raise EngineUnavailable("no candidate completed (the engine aborted them all)")
+        choices = top_choices(selected, rank(candidates, config.length_penalty), job.choices)
+        scores = {c.index: candidate_score(c, config.length_penalty) for c in candidates}
+        self.metrics.selected_score.observe(scores[selected.index])
+        return SharpenedResult(job, candidates, choices, scores)
+
+
+def candidate_sampling(sampling: SamplingSpec, index: int) -> SamplingSpec:
+    """Candidate i draws with seed + i when a seed is given."""
+    if sampling.seed is None:
+        return sampling
+    return replace(sampling, seed=sampling.seed + index)
+
+
+def top_choices(selected: Candidate, ranked: Sequence[Candidate], count: int) -> list[Candidate]:
+    """The selected candidate first, then the best-ranked other candidates, `count` in all."""
+    others = [c for c in ranked if c is not selected]
+    return [selected, *others[: count - 1]]
+
+
+def chat_messages(request: ChatCompletionRequest) -> list[dict[str, Any]]:
+    """The conversation as plain role/content dicts for the chat template."""
+    return [{"role": m.role, "content": m.text()} for m in request.messages]

@@ -1,0 +1,49 @@
+"""Exact branch-and-bound pruning: abort candidates that can no longer be selected."""
+
+from __future__ import annotations
+
+from server.sharpening.candidate import Candidate, CandidateStatus
+from server.sharpening.scoring import candidate_score, score_upper_bound
+
+
+class Pruner:
+    """Tracks the finished scores and tells which running candidates cannot make the top `keep`.
+
+    A running candidate ends either finished, with a score at most its upper bound, or
+    truncated, which never beats a finished one. So once its bound is below the `keep`-th
+    best finished score S* it cannot be among the `keep` selected, and aborting it leaves
+    the selection unchanged. Ties are kept (a tie is broken by index, which the bound does
+    not know about). `keep` is 1 for plain best-of-n, k when k choices are returned.
+    """
+
+    def __init__(self, length_penalty: float, enabled: bool = True, keep: int = 1) -> None:
+        if not 0.0 <= length_penalty <= 1.0:
+            raise ValueError("exact pruning needs length_penalty in [0, 1]")
+        self.length_penalty = length_penalty
+        self.enabled = enabled
+        self.keep = keep
+        self._finished_scores: list[float] = []
+
+    @property
+    def cutoff(self) -> float | None:
+        """S*: the `keep`-th best finished score, None until `keep` candidates have finished."""
+        if len(self._finished_scores) < self.keep:
+            return None
+        return sorted(self._finished_scores, reverse=True)[self.keep - 1]
+
+    def record(self, candidate: Candidate) -> None:
+        """Take note of a candidate that has just ended."""
+        if candidate.status is CandidateStatus.FINISHED:
+            self._finished_scores.append(candidate_score(candidate, self.length_penalty))
+
+    def cannot_win(self, candidate: Candidate) -> bool:
+        """True when the running `candidate` can no longer be selected."""
+        cutoff = self.cutoff
+        if not self.enabled or cutoff is None or candidate.status is not CandidateStatus.RUNNING:
+            return False
+        bound = score_upper_bound(candidate.logprob_sum, candidate.max_tokens, self.length_penalty)
+        return bound < cutoff
+
+    def losers(self, candidates: list[Candidate]) -> list[Candidate]:
+        """The running candidates among `candidates` that can no longer be selected."""
+        return [c for c in candidates if self.cannot_win(c)]

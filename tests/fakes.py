@@ -1,0 +1,96 @@
+"""A scripted stand-in for the vLLM engine, for unit and route tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.engine import CandidateUpdate, EngineError, SamplingSpec
+
+EOS = 2
+
+
+@dataclass
+class Script:
+    """What one fake candidate generates: its tokens' log-probabilities and whether it stops."""
+
+    logprobs: list[float]
+    stops: bool = True
+
+
+@dataclass
+class FakeEngine:
+    """Generates scripted candidates; candidate i of any request follows `scripts[i % len]`.
+
+    Tokens are `10 + position`; a stopping script ends with EOS (its last log-probability).
+    Each update carries one token and yields to the event loop, so siblings interleave and
+    aborts take effect the way they do in vLLM (the stream ends with finish_reason 'abort').
+    """
+
+    scripts: list[Script] = field(default_factory=lambda: [Script([-0.5, -0.5, -0.1])])
+    model_name: str = "fake-model"
+    max_model_len: int = 512
+    step_seconds: float = 0.0
+    healthy: bool = True
+    fail_with: Exception | None = None
+    started: bool = False
+    requests: list[tuple[str, SamplingSpec]] = field(default_factory=list)
+    aborted: set[str] = field(default_factory=set)
+    generated: dict[str, int] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def shutdown(self) -> None:
+        self.started = False
+
+    def is_healthy(self) -> bool:
+        return self.healthy
+
+    def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
+        return [1] + [len(m["content"]) % 50 + 100 for m in messages]
+
+    def encode(self, text: str) -> list[int]:
+        return [1] + [ord(ch) % 50 + 100 for ch in text]
+
+    async def stream_candidate(
+        self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
+    ) -> AsyncIterator[CandidateUpdate]:
+        self.requests.append((request_id, sampling))
+        index = int(request_id.rsplit("-", 1)[1])
+        script = self.scripts[index % len(self.scripts)]
+        self.generated[request_id] = 0
+        for position, logprob in enumerate(script.logprobs):
+            await asyncio.sleep(self.step_seconds)
+            if self.fail_with is not None:
+                raise self.fail_with
+            if request_id in self.aborted:
+                yield CandidateUpdate(finish_reason="abort", finished=True)
+                return
+            last = position == len(script.logprobs) - 1
+            at_limit = position + 1 >= sampling.max_tokens
+            ends = (last and script.stops) or at_limit
+            token = EOS if last and script.stops else 10 + position
+            self.generated[request_id] += 1
+            yield CandidateUpdate(
+                token_ids=[token],
+                logprobs=[logprob],
+                text="" if token == EOS else f"t{position} ",
+                finish_reason=("stop" if last and script.stops else "length") if ends else None,
+                finished=ends,
+            )
+            if ends:
+                return
+        yield CandidateUpdate(finish_reason="length", finished=True)
+
+    async def abort(self, request_ids: Sequence[str]) -> None:
+        self.aborted.update(request_ids)
+
+
+class DeadEngine(FakeEngine):
+    """An engine whose core has died."""
+
+    def __init__(self) -> None:
+        super().__init__(healthy=False, fail_with=EngineError("engine core died"))
