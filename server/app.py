@@ -103,4 +103,3 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(ops)
     app.add_middleware(RequestAccounting, metrics=metrics)
     return app
-

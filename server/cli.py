@@ -37,12 +37,17 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + name.replace("_", "-")
         help_text = _help(name, info)
         if info.annotation is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=help_text)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             continue
         kind, choices = _flag_type(info.annotation)
-        parser.add_argument(flag, type=kind, choices=choices, default=None, help=help_text,
-                            metavar=None if choices else name.upper())
+        parser.add_argument(
+            flag,
+            type=kind,
+            choices=choices,
+            default=None,
+            help=help_text,
+            metavar=None if choices else name.upper(),
+        )
 
 
 def _help(name: str, info: FieldInfo) -> str:
@@ -63,8 +68,9 @@ def serve(settings: Settings) -> None:
 
     from server.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower())
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+    )
 
 
 def prepare_model() -> None:
@@ -83,15 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve_parser = commands.add_parser(
-        "serve", help="serve the OpenAI API with sharpening",
+        "serve",
+        help="serve the OpenAI API with sharpening",
         description="Serve /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics.",
     )
     add_settings_flags(serve_parser)
     commands.add_parser(
-        "prepare-model", help="prepare the embedded model and print its directory",
+        "prepare-model",
+        help="prepare the embedded model and print its directory",
         description="Convert the embedded SmolLM2-135M-Instruct GGUF into a Hugging Face "
         "directory under $WHETSTONE_HOME (once); print that directory as the last line.",
     )
+    from clients.cli import add_client_commands
+
+    add_client_commands(commands)
     return parser
 
 
@@ -102,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "prepare-model":
         prepare_model()
         return
+    if args.command != "serve":
+        sys.exit(args.run(args))
     try:
         settings = settings_from(args)
     except ValidationError as exc:

@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     served_model_name: str | None = Field(
         None, description="Model name clients send and /v1/models lists (default: directory name)."
     )
-    dtype: str = Field("bfloat16", description="Weights and activations dtype (auto, bfloat16, float32, ...).")
+    dtype: str = Field(
+        "bfloat16", description="Weights and activations dtype (auto, bfloat16, float32, ...)."
+    )
     enforce_eager: bool = Field(
         False, description="Skip torch.compile: starts in ~40 s instead of ~80-145 s, decodes ~2x slower."
     )
@@ -38,7 +40,9 @@ class Settings(BaseSettings):
         0.9, gt=0, le=1, description="Fraction of device memory for the KV cache when --kv-cache-gib is 0."
     )
     max_model_len: int | None = Field(None, ge=16, description="Context length (default: the model's).")
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per pipeline stage (vLLM tensor parallelism).")
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="GPUs per pipeline stage (vLLM tensor parallelism)."
+    )
     pipeline_parallel_size: int = Field(1, ge=1, description="Pipeline stages (vLLM pipeline parallelism).")
     distributed_executor_backend: str | None = Field(
         None, description="vLLM executor for multi-GPU or multi-node runs, e.g. 'mp' or 'ray'."
@@ -48,15 +52,11 @@ class Settings(BaseSettings):
         description="Extra vLLM AsyncEngineArgs as a JSON object, e.g. '{\"max_num_seqs\": 64}'.",
     )
     seed: int = Field(0, description="Engine seed, used by candidates that have no seed of their own.")
-    default_strategy: StrategyName = Field(
-        "best_of_n", description="Strategy for requests that name none."
-    )
+    default_strategy: StrategyName = Field("best_of_n", description="Strategy for requests that name none.")
     default_n: int = Field(8, ge=1, description="Candidates per request when the request names none.")
     max_candidates: int = Field(64, ge=1, description="Most candidates one request may ask for.")
     default_max_tokens: int = Field(
         256, ge=1, description="Token limit per candidate when the request sets none."
     )
-    api_key: str | None = Field(
-        None, description="When set, /v1 routes need 'Authorization: Bearer <key>'."
-    )
+    api_key: str | None = Field(None, description="When set, /v1 routes need 'Authorization: Bearer <key>'.")
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")

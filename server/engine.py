@@ -155,9 +155,9 @@ class VllmEngine:
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
     ) -> AsyncIterator[CandidateUpdate]:
         """Generate one candidate; log-probabilities are raw (vLLM's `raw_logprobs` mode)."""
+        from vllm.exceptions import VLLMClientError, VLLMServerError
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind, SamplingParams
-        from vllm.exceptions import VLLMClientError, VLLMServerError
 
         params = SamplingParams(
             max_tokens=sampling.max_tokens,
@@ -177,7 +177,7 @@ class VllmEngine:
                 completion = output.outputs[0]
                 logprobs = [
                     step[token].logprob
-                    for token, step in zip(completion.token_ids, completion.logprobs or [])
+                    for token, step in zip(completion.token_ids, completion.logprobs or [], strict=False)
                 ]
                 yield CandidateUpdate(
                     token_ids=list(completion.token_ids),

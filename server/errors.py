@@ -31,9 +31,7 @@ class APIError(Exception):
     def body(self) -> ErrorResponse:
         """The OpenAI error body."""
         return ErrorResponse(
-            error=ErrorDetail(
-                message=self.message, type=self.error_type, param=self.param, code=self.code
-            )
+            error=ErrorDetail(message=self.message, type=self.error_type, param=self.param, code=self.code)
         )
 
 
@@ -78,9 +76,7 @@ class EngineUnavailable(APIError):
 
 def error_response(error: APIError) -> JSONResponse:
     """The JSON response for an API error."""
-    return JSONResponse(
-        error.body().model_dump(), status_code=error.status_code, headers=error.headers
-    )
+    return JSONResponse(error.body().model_dump(), status_code=error.status_code, headers=error.headers)
 
 
 def describe_validation_error(exc: RequestValidationError) -> InvalidRequest:

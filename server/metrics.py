@@ -15,17 +15,23 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "whetstone_requests", "Requests by endpoint, strategy and HTTP status.",
-            ["endpoint", "strategy", "status"], registry=r,
+            "whetstone_requests",
+            "Requests by endpoint, strategy and HTTP status.",
+            ["endpoint", "strategy", "status"],
+            registry=r,
         )
         self.request_seconds = Histogram(
-            "whetstone_request_seconds", "Request latency by strategy.", ["strategy"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "whetstone_request_seconds",
+            "Request latency by strategy.",
+            ["strategy"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.time_to_first_token = Histogram(
             "whetstone_time_to_first_token_seconds",
             "Time from request to the first token sent to the client.",
-            buckets=LATENCY_BUCKETS, registry=r,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.candidates = Counter(
             "whetstone_candidates", "Candidates by how they ended.", ["status"], registry=r
@@ -40,8 +46,10 @@ class Metrics:
             "whetstone_inflight_candidates", "Candidates running in the engine now.", registry=r
         )
         self.selected_score = Histogram(
-            "whetstone_selected_score", "Score of the selected candidate.",
-            buckets=SCORE_BUCKETS, registry=r,
+            "whetstone_selected_score",
+            "Score of the selected candidate.",
+            buckets=SCORE_BUCKETS,
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -60,9 +60,7 @@ class CandidateRace:
         self._running[candidate.index] = candidate
         self.metrics.inflight_candidates.inc()
         try:
-            stream = self.engine.stream_candidate(
-                self.prompt_token_ids, spec, self.engine_id(candidate)
-            )
+            stream = self.engine.stream_candidate(self.prompt_token_ids, spec, self.engine_id(candidate))
             async for update in stream:
                 candidate.extend(update.token_ids, update.logprobs, update.text)
                 self.metrics.generated_tokens.inc(len(update.token_ids))

@@ -36,7 +36,7 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
                 num_tokens=c.num_tokens,
                 token_ids=c.token_ids,
                 finish_reason=c.finish_reason,
-                status=c.status.value,  # type: ignore[arg-type]
+                status=c.status.value,
             )
             for c in result.candidates
         ]
@@ -76,9 +76,7 @@ def chat_response(result: SharpenedResult, request_id: str, model: str) -> ChatC
     )
 
 
-def completion_response(
-    result: SharpenedResult, request_id: str, model: str
-) -> CompletionResponse:
+def completion_response(result: SharpenedResult, request_id: str, model: str) -> CompletionResponse:
     """A text_completion body."""
     choices = [
         CompletionChoice(index=i, text=c.text, finish_reason=c.finish_reason)
@@ -99,13 +97,12 @@ def chat_chunks(
     result: SharpenedResult, request_id: str, model: str, include_usage: bool
 ) -> Iterator[dict[str, Any]]:
     """chat.completion.chunk objects for the chosen completions, the summary on the last."""
-    base = {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model}
+    base = {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
     for i, c in enumerate(result.choices):
-        yield base | {"choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
-                                   "finish_reason": None}]}
-        yield base | {"choices": [{"index": i, "delta": {"content": c.text},
-                                   "finish_reason": None}]}
+        yield base | {
+            "choices": [{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+        }
+        yield base | {"choices": [{"index": i, "delta": {"content": c.text}, "finish_reason": None}]}
     yield from _closing_chunks(base, result, include_usage, chat=True)
 
 
@@ -113,8 +110,7 @@ def completion_chunks(
     result: SharpenedResult, request_id: str, model: str, include_usage: bool
 ) -> Iterator[dict[str, Any]]:
     """text_completion chunks for the chosen completions, the summary on the last."""
-    base = {"id": request_id, "object": "text_completion", "created": int(time.time()),
-            "model": model}
+    base = {"id": request_id, "object": "text_completion", "created": int(time.time()), "model": model}
     for i, c in enumerate(result.choices):
         yield base | {"choices": [{"index": i, "text": c.text, "finish_reason": None}]}
     yield from _closing_chunks(base, result, include_usage, chat=False)
@@ -126,7 +122,10 @@ def _closing_chunks(
     finals = []
     for i, c in enumerate(result.choices):
         body: dict[str, Any] = {"index": i, "finish_reason": c.finish_reason}
-        body |= {"delta": {}} if chat else {"text": ""}
+        if chat:
+            body["delta"] = {}
+        else:
+            body["text"] = ""
         finals.append(body)
     last = base | {"choices": finals}
     tail = summary(result).model_dump(exclude_none=True)

@@ -90,9 +90,7 @@ async def event_stream(
 
 
 @api.post("/chat/completions", response_model=ChatCompletionResponse)
-async def create_chat_completion(
-    body: ChatCompletionRequest, request: Request, service: Service
-) -> Any:
+async def create_chat_completion(body: ChatCompletionRequest, request: Request, service: Service) -> Any:
     """OpenAI chat completions, answered with the sharpened choice."""
     job = service.prepare_chat(body)
     request.state.strategy = job.sharpening.strategy
@@ -100,9 +98,7 @@ async def create_chat_completion(
     model = service.engine.model_name
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = event_stream(
-            service, job, request_id, lambda r: chat_chunks(r, request_id, model, usage)
-        )
+        stream = event_stream(service, job, request_id, lambda r: chat_chunks(r, request_id, model, usage))
         return StreamingResponse(stream, media_type="text/event-stream")
     result = await until_disconnected(request, service.run(job, request_id))
     return chat_response(result, request_id, model)

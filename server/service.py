@@ -195,8 +195,7 @@ class SharpeningService:
         candidates: list[Candidate] = []
         while not race.settled and (size := strategy.next_wave(candidates)) > 0:
             wave = [
-                Candidate(index=len(candidates) + i, max_tokens=job.sampling.max_tokens)
-                for i in range(size)
+                Candidate(index=len(candidates) + i, max_tokens=job.sampling.max_tokens) for i in range(size)
             ]
             candidates.extend(wave)
             try:

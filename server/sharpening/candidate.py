@@ -53,9 +53,7 @@ class Candidate:
     def finish(self, finish_reason: str | None) -> None:
         """Mark the candidate as ended by the engine: `length` means truncated, else finished."""
         self.finish_reason = finish_reason
-        self.status = (
-            CandidateStatus.TRUNCATED if finish_reason == "length" else CandidateStatus.FINISHED
-        )
+        self.status = CandidateStatus.TRUNCATED if finish_reason == "length" else CandidateStatus.FINISHED
 
     def prune(self) -> None:
         """Mark the candidate as aborted before its end."""

@@ -43,19 +43,14 @@ class SharpeningConfig:
                 "sharpening.length_penalty", "sharpening.length_penalty must be between 0 and 1"
             )
         if self.strategy == "rejection" and self.threshold is None:
-            raise InvalidSharpening(
-                "sharpening.threshold", "strategy 'rejection' needs sharpening.threshold"
-            )
+            raise InvalidSharpening("sharpening.threshold", "strategy 'rejection' needs sharpening.threshold")
         if self.strategy == "power" and (self.alpha is None or self.alpha < 1.0):
-            raise InvalidSharpening(
-                "sharpening.alpha", "strategy 'power' needs sharpening.alpha >= 1"
-            )
+            raise InvalidSharpening("sharpening.alpha", "strategy 'power' needs sharpening.alpha >= 1")
         if self.strategy == "majority":
             if not self.answer_pattern:
                 raise InvalidSharpening(
                     "sharpening.answer_pattern",
-                    "strategy 'majority' needs sharpening.answer_pattern (a regex; group 1 is "
-                    "the answer)",
+                    "strategy 'majority' needs sharpening.answer_pattern (a regex; group 1 is the answer)",
                 )
             self.compiled_pattern()
 

@@ -75,9 +75,12 @@ class Rejection(BestOfN):
 
     def accepts(self, candidate: Candidate) -> bool:
         """The first finished candidate that clears the threshold ends the search."""
-        if self.accepted is None and candidate.status is CandidateStatus.FINISHED:
-            if candidate_score(candidate, self.length_penalty) >= self.threshold:
-                self.accepted = candidate
+        if (
+            self.accepted is None
+            and candidate.status is CandidateStatus.FINISHED
+            and candidate_score(candidate, self.length_penalty) >= self.threshold
+        ):
+            self.accepted = candidate
         return self.accepted is candidate
 
     def select(self, candidates: list[Candidate]) -> Candidate | None:

@@ -1,0 +1,246 @@
+"""Routes against the app with a fake engine: shapes, numbers, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ClientFactory
+from tests.fakes import DeadEngine, FakeEngine, Script
+
+CHAT = "/v1/chat/completions"
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def engine_with_a_clear_winner() -> FakeEngine:
+    """Candidate 0 stops early with high likelihood; the others ramble with low likelihood."""
+    return FakeEngine(scripts=[Script([-0.1, -0.1])] + [Script([-2.0] * 20) for _ in range(3)])
+
+
+async def test_chat_returns_the_highest_scoring_candidate(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-1.0, -1.0]), Script([-0.2, -0.3]), Script([-3.0])])
+    async with make_client(engine) as client:
+        body = {"messages": HELLO, "sharpening": {"n": 3, "return_candidates": True}}
+        r = await client.post(CHAT, json=body)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    s = data["sharpening"]
+    assert s["strategy"] == "best_of_n" and s["n"] == 3
+    assert s["selected_index"] == 1
+    assert s["selected_score"] == pytest.approx(-0.5)
+    assert data["choices"][0]["message"]["content"] == "t0 "
+    assert data["choices"][0]["finish_reason"] == "stop"
+    cands = s["candidates"]
+    assert [c["index"] for c in cands] == [0, 1, 2]
+    assert cands[1]["token_ids"] == [10, 2] and cands[1]["num_tokens"] == 2
+    assert cands[1]["logprob_sum"] == pytest.approx(-0.5)
+    assert data["usage"]["completion_tokens"] == sum(c["num_tokens"] for c in cands)
+    assert data["usage"]["completion_tokens"] == s["generated_tokens"]
+    assert data["usage"]["total_tokens"] == (
+        data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"]
+    )
+
+
+async def test_candidates_are_separate_engine_requests_with_seed_plus_index(
+    make_client: ClientFactory,
+) -> None:
+    engine = FakeEngine()
+    async with make_client(engine) as client:
+        body = {"messages": HELLO, "temperature": 0.7, "sharpening": {"n": 4, "seed": 100}}
+        assert (await client.post(CHAT, json=body)).status_code == 200
+    ids = [rid for rid, _ in engine.requests]
+    assert len(set(ids)) == 4
+    assert sorted(spec.seed for _, spec in engine.requests) == [100, 101, 102, 103]
+    assert {spec.temperature for _, spec in engine.requests} == {0.7}
+
+
+async def test_default_sampling_temperature_is_one_and_n_is_server_default(
+    make_client: ClientFactory,
+) -> None:
+    engine = FakeEngine()
+    async with make_client(engine, default_n=5) as client:
+        r = await client.post(CHAT, json={"messages": HELLO})
+    assert r.json()["sharpening"]["n"] == 5
+    assert len(engine.requests) == 5
+    assert {spec.temperature for _, spec in engine.requests} == {1.0}
+
+
+async def test_pruning_aborts_losers_and_keeps_the_winner(make_client: ClientFactory) -> None:
+    engine = engine_with_a_clear_winner()
+    async with make_client(engine) as client:
+        body = {"messages": HELLO, "max_tokens": 20, "sharpening": {"n": 4, "return_candidates": True}}
+        pruned = (await client.post(CHAT, json=body)).json()["sharpening"]
+        body["sharpening"]["prune"] = False
+        full = (await client.post(CHAT, json=body)).json()["sharpening"]
+    assert pruned["selected_index"] == full["selected_index"] == 0
+    assert pruned["candidates_pruned"] == 3 and full["candidates_pruned"] == 0
+    assert pruned["generated_tokens"] < full["generated_tokens"]
+    statuses = [c["status"] for c in pruned["candidates"]]
+    assert statuses == ["finished", "pruned", "pruned", "pruned"]
+    assert engine.aborted  # the engine was told
+
+
+async def test_strategy_none_is_one_plain_generation(make_client: ClientFactory) -> None:
+    engine = FakeEngine()
+    async with make_client(engine) as client:
+        body = {"messages": HELLO, "temperature": 0, "sharpening": {"strategy": "none", "n": 8}}
+        s = (await client.post(CHAT, json=body)).json()["sharpening"]
+    assert s["strategy"] == "none" and s["n"] == 1 and s["candidates_drawn"] == 1
+    assert s["selected_score"] == pytest.approx(-1.1)
+    assert len(engine.requests) == 1 and engine.requests[0][1].temperature == 0
+
+
+async def test_truncated_candidates_are_reported(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-0.1] * 10)])
+    async with make_client(engine) as client:
+        body = {"messages": HELLO, "max_tokens": 3, "sharpening": {"n": 2}}
+        data = (await client.post(CHAT, json=body)).json()
+    assert data["choices"][0]["finish_reason"] == "length"
+    assert data["sharpening"]["candidates_truncated"] == 2
+    assert data["usage"]["completion_tokens"] == 6
+
+
+async def test_openai_n_returns_top_candidates_as_choices(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-1.0]), Script([-0.5]), Script([-2.0]), Script([-0.7])])
+    async with make_client(engine) as client:
+        body = {"messages": HELLO, "n": 2, "sharpening": {"n": 4, "return_candidates": True}}
+        data = (await client.post(CHAT, json=body)).json()
+    assert [c["index"] for c in data["choices"]] == [0, 1]
+    assert data["sharpening"]["selected_index"] == 1
+    scores = {c["index"]: c["score"] for c in data["sharpening"]["candidates"]}
+    assert sorted(scores, key=scores.get, reverse=True)[:2] == [1, 3]  # type: ignore[arg-type]
+
+
+async def test_legacy_best_of_means_mean_token_score(make_client: ClientFactory) -> None:
+    # candidate 0: sum -1.0 over 2 tokens (mean -0.5); candidate 1: sum -0.9 over 1 token
+    engine = FakeEngine(scripts=[Script([-0.5, -0.5]), Script([-0.9])])
+    async with make_client(engine) as client:
+        r = await client.post("/v1/completions", json={"prompt": "2+2=", "best_of": 2})
+        plain = await client.post(
+            "/v1/completions", json={"prompt": "2+2=", "best_of": 1, "sharpening": {"n": 2}}
+        )
+    s = r.json()["sharpening"]
+    assert r.json()["object"] == "text_completion"
+    assert s["length_penalty"] == 1.0 and s["n"] == 2 and s["selected_index"] == 0
+    assert plain.json()["sharpening"]["selected_index"] == 1
+
+
+async def test_completion_accepts_token_id_prompts(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        r = await client.post("/v1/completions", json={"prompt": [1, 5, 9]})
+    assert r.status_code == 200
+    assert r.json()["usage"]["prompt_tokens"] == 3
+
+
+async def test_stream_sends_chunks_summary_usage_and_done(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        body = {
+            "messages": HELLO,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "sharpening": {"n": 2},
+        }
+        r = await client.post(CHAT, json=body)
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = [line[6:] for line in r.text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == "t0 t1 "
+    assert chunks[-1]["usage"]["completion_tokens"] == 6
+    assert chunks[-1]["sharpening"]["n"] == 2
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_stream_failure_ends_with_error_event_then_done(make_client: ClientFactory) -> None:
+    engine = FakeEngine(fail_with=RuntimeError("boom"))
+    async with make_client(engine) as client:
+        r = await client.post(CHAT, json={"messages": HELLO, "stream": True})
+    events = [line[6:] for line in r.text.splitlines() if line.startswith("data: ")]
+    assert json.loads(events[0])["error"]["type"] == "server_error"
+    assert events[-1] == "[DONE]"
+    assert "boom" not in r.text  # no internals leak
+
+
+BAD_REQUESTS = [
+    ({"messages": []}, "messages"),
+    ({"messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
+    ({"messages": HELLO, "temperature": 3}, "temperature"),
+    ({"messages": HELLO, "max_tokens": 0}, "max_tokens"),
+    ({"messages": HELLO, "max_tokens": 100000}, "max_tokens"),
+    ({"messages": HELLO, "sharpening": {"strategy": "beam"}}, "sharpening.strategy"),
+    ({"messages": HELLO, "sharpening": {"n": 1000}}, "sharpening.n"),
+    ({"messages": HELLO, "sharpening": {"nn": 3}}, "sharpening.nn"),
+    ({"messages": HELLO, "sharpening": {"strategy": "rejection"}}, "sharpening.threshold"),
+    (
+        {"messages": HELLO, "sharpening": {"strategy": "majority", "answer_pattern": "("}},
+        "sharpening.answer_pattern",
+    ),
+    ({"messages": HELLO, "n": 3, "sharpening": {"n": 2}}, "n"),
+    ({"messages": "hello"}, "messages"),
+]
+
+
+@pytest.mark.parametrize(("body", "param"), BAD_REQUESTS)
+async def test_bad_input_is_a_400_naming_the_field(
+    make_client: ClientFactory, body: dict, param: str
+) -> None:
+    async with make_client() as client:
+        r = await client.post(CHAT, json=body)
+        assert (await client.get("/health")).status_code == 200  # still serving
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["type"] == "invalid_request_error"
+    assert err["param"] == param
+    assert err["message"]
+
+
+async def test_malformed_json_is_a_400(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        r = await client.post(CHAT, content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert "JSON" in r.json()["error"]["message"]
+
+
+async def test_unknown_model_is_404_and_unknown_fields_are_ignored(
+    make_client: ClientFactory,
+) -> None:
+    async with make_client() as client:
+        r = await client.post(CHAT, json={"messages": HELLO, "model": "gpt-9"})
+        ok = await client.post(CHAT, json={"messages": HELLO, "model": "fake-model", "foo": 1})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    assert ok.status_code == 200
+
+
+async def test_api_key_guards_v1_but_not_health(make_client: ClientFactory) -> None:
+    async with make_client(api_key="sekrit") as client:
+        none = await client.post(CHAT, json={"messages": HELLO})
+        wrong = await client.get("/v1/models", headers={"Authorization": "Bearer nope"})
+        right = await client.get("/v1/models", headers={"Authorization": "Bearer sekrit"})
+        health = await client.get("/health")
+    assert none.status_code == 401 and wrong.status_code == 401
+    assert none.json()["error"]["code"] == "invalid_api_key"
+    assert right.status_code == 200 and health.status_code == 200
+
+
+async def test_dead_engine_gives_503(make_client: ClientFactory) -> None:
+    async with make_client(DeadEngine()) as client:
+        health = await client.get("/health")
+        chat = await client.post(CHAT, json={"messages": HELLO})
+    assert health.status_code == 503 and chat.status_code == 503
+    assert chat.json()["error"]["type"] == "service_unavailable"
+
+
+async def test_models_version_and_metrics(make_client: ClientFactory) -> None:
+    async with make_client(engine_with_a_clear_winner()) as client:
+        await client.post(CHAT, json={"messages": HELLO, "sharpening": {"n": 4}})
+        models = (await client.get("/v1/models")).json()
+        version = (await client.get("/version")).json()
+        metrics = (await client.get("/metrics")).text
+    assert models["data"][0]["id"] == "fake-model"
+    assert version["model"] == "fake-model" and version["version"]
+    assert 'whetstone_requests_total{endpoint="chat",status="200",strategy="best_of_n"} 1.0' in metrics
+    assert 'whetstone_candidates_total{status="pruned"} 3.0' in metrics
+    assert "whetstone_generated_tokens_total 5.0" in metrics
+    assert "whetstone_inflight_candidates 0.0" in metrics
