@@ -1,0 +1,42 @@
+"""Clients for a whetstone server: an httpx library, a load generator and an A/B comparer."""
+
+from clients.client import AsyncWhetstoneClient, WhetstoneClient
+from clients.errors import (
+    APIError,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConnectionFailed,
+    InternalServerError,
+    InvalidResponse,
+    NotFoundError,
+    RateLimitError,
+    RequestTimeout,
+    ServiceUnavailableError,
+    StreamError,
+    WhetstoneError,
+)
+from clients.results import Candidate, Completion, Model, Sharpening, Usage
+
+__all__ = [
+    "APIError",
+    "APIStatusError",
+    "AsyncWhetstoneClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Candidate",
+    "Completion",
+    "ConnectionFailed",
+    "InternalServerError",
+    "InvalidResponse",
+    "Model",
+    "NotFoundError",
+    "RateLimitError",
+    "RequestTimeout",
+    "ServiceUnavailableError",
+    "Sharpening",
+    "StreamError",
+    "Usage",
+    "WhetstoneClient",
+    "WhetstoneError",
+]
