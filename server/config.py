@@ -58,5 +58,11 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(
         256, ge=1, description="Token limit per candidate when the request sets none."
     )
+    max_inflight_requests: int = Field(
+        64, ge=1, description="Most requests served at once; more get 429 with Retry-After."
+    )
+    max_inflight_candidates: int = Field(
+        256, ge=1, description="Most candidates in flight at once; more get 429 with Retry-After."
+    )
     api_key: str | None = Field(None, description="When set, /v1 routes need 'Authorization: Bearer <key>'.")
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")

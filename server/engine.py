@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from server.sharpening import TokenLogprob
+
 logger = logging.getLogger(__name__)
 
 
@@ -23,6 +25,7 @@ class SamplingSpec:
     stop: tuple[str, ...] = ()
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    top_logprobs: int = 0
 
 
 @dataclass
@@ -32,6 +35,7 @@ class CandidateUpdate:
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     text: str = ""
+    tokens: list[TokenLogprob] = field(default_factory=list)
     finish_reason: str | None = None
     finished: bool = False
 
@@ -168,21 +172,20 @@ class VllmEngine:
             stop=list(sampling.stop) or None,
             presence_penalty=sampling.presence_penalty,
             frequency_penalty=sampling.frequency_penalty,
-            logprobs=0,
+            logprobs=sampling.top_logprobs,
             output_kind=RequestOutputKind.DELTA,
         )
         prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
         try:
             async for output in self._llm.generate(prompt, params, request_id):
                 completion = output.outputs[0]
-                logprobs = [
-                    step[token].logprob
-                    for token, step in zip(completion.token_ids, completion.logprobs or [], strict=False)
-                ]
+                steps = zip(completion.token_ids, completion.logprobs or [], strict=True)
+                tokens = [token_logprob(step, token, sampling.top_logprobs) for token, step in steps]
                 yield CandidateUpdate(
                     token_ids=list(completion.token_ids),
-                    logprobs=logprobs,
+                    logprobs=[t.logprob for t in tokens],
                     text=completion.text,
+                    tokens=tokens,
                     finish_reason=completion.finish_reason,
                     finished=output.finished,
                 )
@@ -195,3 +198,13 @@ class VllmEngine:
         """Abort candidates in the engine (frees their KV cache at once)."""
         if self._llm is not None and request_ids:
             await self._llm.abort(list(request_ids))
+
+
+def token_logprob(step: dict[int, Any], token: int, top: int) -> TokenLogprob:
+    """Our view of vLLM's per-position logprob dict: the sampled token and the top `top`."""
+    sampled = step[token]
+    alternatives: tuple[tuple[str, float], ...] = ()
+    if top:
+        ranked = sorted(step.values(), key=lambda lp: lp.rank or 0)[:top]
+        alternatives = tuple((lp.decoded_token or "", lp.logprob) for lp in ranked)
+    return TokenLogprob(sampled.decoded_token or "", sampled.logprob, alternatives)

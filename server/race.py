@@ -49,12 +49,8 @@ class CandidateRace:
         try:
             await asyncio.gather(*tasks)
         finally:
-            leftover = list(self._running.values())
-            if leftover:  # cancelled (client gone) or a sibling failed: free the engine
-                for task in tasks:
-                    task.cancel()
-                self.metrics.candidates.labels("aborted").inc(len(leftover))
-                await asyncio.shield(self.engine.abort([self.engine_id(c) for c in leftover]))
+            for task in tasks:  # a no-op for finished tasks; stops siblings after a failure
+                task.cancel()
 
     async def _drive(self, candidate: Candidate, spec: SamplingSpec) -> None:
         self._running[candidate.index] = candidate
@@ -62,7 +58,7 @@ class CandidateRace:
         try:
             stream = self.engine.stream_candidate(self.prompt_token_ids, spec, self.engine_id(candidate))
             async for update in stream:
-                candidate.extend(update.token_ids, update.logprobs, update.text)
+                candidate.extend(update.token_ids, update.logprobs, update.text, update.tokens)
                 self.metrics.generated_tokens.inc(len(update.token_ids))
                 if update.finished:
                     await self._end(candidate, update.finish_reason)
@@ -70,6 +66,11 @@ class CandidateRace:
                 if candidate.status is CandidateStatus.PRUNED or self.pruner.cannot_win(candidate):
                     # abort again if pruned before the engine knew the request: idempotent
                     await self._prune([candidate])
+        except asyncio.CancelledError:  # the client went away, or a sibling failed
+            if not candidate.done:
+                self.metrics.candidates.labels("aborted").inc()
+                await asyncio.shield(self.engine.abort([self.engine_id(candidate)]))
+            raise
         finally:
             self._running.pop(candidate.index, None)
             self.metrics.inflight_candidates.dec()

@@ -18,7 +18,7 @@ from server.protocol import (
     Usage,
 )
 from server.service import SharpenedResult
-from server.sharpening import CandidateStatus
+from server.sharpening import Candidate, CandidateStatus
 
 
 def summary(result: SharpenedResult) -> SharpeningSummary:
@@ -65,10 +65,44 @@ def usage(result: SharpenedResult) -> Usage:
     )
 
 
+def chat_logprobs(candidate: Candidate) -> dict[str, Any]:
+    """OpenAI chat `logprobs` of a choice (raw model log-probabilities)."""
+
+    def entry(token: str, logprob: float) -> dict[str, Any]:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    return {
+        "content": [
+            entry(t.token, t.logprob) | {"top_logprobs": [entry(tok, lp) for tok, lp in t.top]}
+            for t in candidate.tokens
+        ]
+    }
+
+
+def completion_logprobs(candidate: Candidate) -> dict[str, Any]:
+    """Legacy completions `logprobs` of a choice (raw model log-probabilities)."""
+    offsets, position = [], 0
+    for t in candidate.tokens:
+        offsets.append(position)
+        position += len(t.token)
+    return {
+        "tokens": [t.token for t in candidate.tokens],
+        "token_logprobs": [t.logprob for t in candidate.tokens],
+        "top_logprobs": [dict(t.top) for t in candidate.tokens],
+        "text_offset": offsets,
+    }
+
+
 def chat_response(result: SharpenedResult, request_id: str, model: str) -> ChatCompletionResponse:
     """A chat.completion body."""
+    want = result.job.logprobs
     choices = [
-        ChatChoice(index=i, message=AssistantMessage(content=c.text), finish_reason=c.finish_reason)
+        ChatChoice(
+            index=i,
+            message=AssistantMessage(content=c.text),
+            finish_reason=c.finish_reason,
+            logprobs=chat_logprobs(c) if want else None,
+        )
         for i, c in enumerate(result.choices)
     ]
     return ChatCompletionResponse(
@@ -78,8 +112,14 @@ def chat_response(result: SharpenedResult, request_id: str, model: str) -> ChatC
 
 def completion_response(result: SharpenedResult, request_id: str, model: str) -> CompletionResponse:
     """A text_completion body."""
+    want = result.job.logprobs
     choices = [
-        CompletionChoice(index=i, text=c.text, finish_reason=c.finish_reason)
+        CompletionChoice(
+            index=i,
+            text=c.text,
+            finish_reason=c.finish_reason,
+            logprobs=completion_logprobs(c) if want else None,
+        )
         for i, c in enumerate(result.choices)
     ]
     return CompletionResponse(
@@ -102,7 +142,10 @@ def chat_chunks(
         yield base | {
             "choices": [{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
         }
-        yield base | {"choices": [{"index": i, "delta": {"content": c.text}, "finish_reason": None}]}
+        content: dict[str, Any] = {"index": i, "delta": {"content": c.text}, "finish_reason": None}
+        if result.job.logprobs:
+            content["logprobs"] = chat_logprobs(c)
+        yield base | {"choices": [content]}
     yield from _closing_chunks(base, result, include_usage, chat=True)
 
 
@@ -112,7 +155,10 @@ def completion_chunks(
     """text_completion chunks for the chosen completions, the summary on the last."""
     base = {"id": request_id, "object": "text_completion", "created": int(time.time()), "model": model}
     for i, c in enumerate(result.choices):
-        yield base | {"choices": [{"index": i, "text": c.text, "finish_reason": None}]}
+        text: dict[str, Any] = {"index": i, "text": c.text, "finish_reason": None}
+        if result.job.logprobs:
+            text["logprobs"] = completion_logprobs(c)
+        yield base | {"choices": [text]}
     yield from _closing_chunks(base, result, include_usage, chat=False)
 
 

@@ -94,6 +94,7 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request, 
     """OpenAI chat completions, answered with the sharpened choice."""
     job = service.prepare_chat(body)
     request.state.strategy = job.sharpening.strategy
+    service.check_ready(job)
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
     model = service.engine.model_name
     if body.stream:
@@ -109,6 +110,7 @@ async def create_completion(body: CompletionRequest, request: Request, service: 
     """Legacy completions; `best_of` means best-of-n by mean token log-likelihood."""
     job = service.prepare_completion(body)
     request.state.strategy = job.sharpening.strategy
+    service.check_ready(job)
     request_id = f"cmpl-{uuid.uuid4().hex}"
     model = service.engine.model_name
     if body.stream:

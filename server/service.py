@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from server.admission import Admission
 from server.config import Settings
 from server.engine import Engine, EngineError, EngineInputError, SamplingSpec
 from server.errors import EngineUnavailable, InvalidRequest, ModelNotFound
@@ -37,6 +38,7 @@ class GenerationJob:
     sampling: SamplingSpec
     sharpening: SharpeningConfig
     choices: int = 1
+    logprobs: bool = False
 
 
 @dataclass
@@ -70,6 +72,7 @@ class SharpeningService:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
+        self.admission = Admission(settings.max_inflight_requests, settings.max_inflight_candidates)
 
     # -- preparing jobs -------------------------------------------------------------------
 
@@ -112,7 +115,9 @@ class SharpeningService:
                 f"the model's chat template rejected the messages: {exc}", param="messages"
             ) from exc
         max_tokens = request.max_completion_tokens or request.max_tokens
-        return self._job(request, prompt, max_tokens, self.resolve_sharpening(request.sharpening))
+        config = self.resolve_sharpening(request.sharpening)
+        top = request.top_logprobs or 0
+        return self._job(request, prompt, max_tokens, config, request.logprobs, top)
 
     def prepare_completion(self, request: CompletionRequest) -> GenerationJob:
         """Tokenize a legacy completion request and check it against the server's limits."""
@@ -121,7 +126,9 @@ class SharpeningService:
             raise InvalidRequest("echo is not supported; leave it false", param="echo")
         prompt = self._prompt_tokens(request.prompt)
         config = self.resolve_sharpening(request.sharpening, legacy_best_of=request.best_of)
-        return self._job(request, prompt, request.max_tokens, config)
+        wants_logprobs = request.logprobs is not None
+        top = request.logprobs or 0
+        return self._job(request, prompt, request.max_tokens, config, wants_logprobs, top)
 
     def _prompt_tokens(self, prompt: str | list[int] | list[str] | list[list[int]]) -> list[int]:
         if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
@@ -143,6 +150,8 @@ class SharpeningService:
         prompt: list[int],
         max_tokens: int | None,
         config: SharpeningConfig,
+        logprobs: bool = False,
+        top_logprobs: int = 0,
     ) -> GenerationJob:
         room = self.engine.max_model_len - len(prompt)
         if room < 1:
@@ -176,15 +185,25 @@ class SharpeningService:
             stop=request.stop_list(),
             presence_penalty=request.presence_penalty,
             frequency_penalty=request.frequency_penalty,
+            top_logprobs=top_logprobs,
         )
-        return GenerationJob(prompt, sampling, config, choices=request.n)
+        return GenerationJob(prompt, sampling, config, choices=request.n, logprobs=logprobs)
 
     # -- running jobs ---------------------------------------------------------------------
 
-    async def run(self, job: GenerationJob, request_id: str) -> SharpenedResult:
-        """Draw the job's candidates, pruning exactly, and pick the choices."""
+    def check_ready(self, job: GenerationJob) -> None:
+        """503 if the engine is down, 429 if the job would not be admitted now."""
         if not self.engine.is_healthy():
             raise EngineUnavailable("the engine is not serving; retry once /health is 200")
+        self.admission.check(job.sharpening.candidate_count)
+
+    async def run(self, job: GenerationJob, request_id: str) -> SharpenedResult:
+        """Draw the job's candidates (admitted against the limits) and pick the choices."""
+        self.check_ready(job)
+        with self.admission.hold(job.sharpening.candidate_count):
+            return await self._run(job, request_id)
+
+    async def _run(self, job: GenerationJob, request_id: str) -> SharpenedResult:
         config = job.sharpening
         base_seed = job.sampling.seed
         strategy = build_strategy(config, random.Random(base_seed))

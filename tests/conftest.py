@@ -1,13 +1,16 @@
-"""Shared fixtures: the app on a fake engine, reached in-process through httpx."""
+"""Shared fixtures: the app on a fake engine, in-process through httpx or on a real loopback port."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from server.app import create_app
 from server.config import Settings
@@ -31,3 +34,24 @@ async def app_client(engine: FakeEngine | None = None, **settings: Any) -> Async
 def make_client() -> ClientFactory:
     """Factory for in-process clients: `async with make_client(engine, **settings) as c`."""
     return app_client
+
+
+@contextmanager
+def live_server(engine: FakeEngine | None = None, **settings: Any) -> Iterator[str]:
+    """A real uvicorn server on loopback (in a thread) around a fake engine; yields its URL."""
+    app = create_app(Settings(**settings), engine=engine or FakeEngine())
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.engine import CandidateUpdate, EngineError, SamplingSpec
+from server.sharpening import TokenLogprob
 
 EOS = 2
 
@@ -74,10 +75,13 @@ class FakeEngine:
             ends = (last and script.stops) or at_limit
             token = EOS if last and script.stops else 10 + position
             self.generated[request_id] += 1
+            text = "" if token == EOS else f"t{position} "
+            top = ((text, logprob), ("alt", logprob - 1.0))[: sampling.top_logprobs]
             yield CandidateUpdate(
                 token_ids=[token],
                 logprobs=[logprob],
-                text="" if token == EOS else f"t{position} ",
+                text=text,
+                tokens=[TokenLogprob(text, logprob, top)],
                 finish_reason=("stop" if last and script.stops else "length") if ends else None,
                 finished=ends,
             )

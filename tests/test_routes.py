@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -244,3 +245,54 @@ async def test_models_version_and_metrics(make_client: ClientFactory) -> None:
     assert 'whetstone_candidates_total{status="pruned"} 3.0' in metrics
     assert "whetstone_generated_tokens_total 5.0" in metrics
     assert "whetstone_inflight_candidates 0.0" in metrics
+
+
+async def test_chat_logprobs_in_openai_format(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-0.25, -0.5])])
+    async with make_client(engine) as client:
+        body = {"messages": HELLO, "logprobs": True, "top_logprobs": 2, "sharpening": {"n": 1}}
+        choice = (await client.post(CHAT, json=body)).json()["choices"][0]
+        plain = (await client.post(CHAT, json={"messages": HELLO})).json()["choices"][0]
+    content = choice["logprobs"]["content"]
+    assert [t["logprob"] for t in content] == [-0.25, -0.5]
+    assert content[0]["token"] == "t0 " and content[0]["bytes"] == list(b"t0 ")
+    assert [alt["token"] for alt in content[0]["top_logprobs"]] == ["t0 ", "alt"]
+    assert plain["logprobs"] is None
+
+
+async def test_completion_logprobs_in_legacy_format(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-0.25, -0.5, -0.1])])
+    async with make_client(engine) as client:
+        body = {"prompt": "hi", "logprobs": 1, "sharpening": {"n": 1}}
+        lp = (await client.post("/v1/completions", json=body)).json()["choices"][0]["logprobs"]
+    assert lp["tokens"] == ["t0 ", "t1 ", ""]
+    assert lp["token_logprobs"] == [-0.25, -0.5, -0.1]
+    assert lp["text_offset"] == [0, 3, 6]
+    assert lp["top_logprobs"][0] == {"t0 ": -0.25}
+
+
+async def test_admission_limit_gives_429_with_retry_after(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-0.1] * 50)], step_seconds=0.01)
+    async with make_client(engine, max_inflight_requests=1) as client:
+        first = asyncio.create_task(client.post(CHAT, json={"messages": HELLO}))
+        while not engine.requests:
+            await asyncio.sleep(0.01)
+        second = await client.post(CHAT, json={"messages": HELLO})
+        assert (await first).status_code == 200
+        third = await client.post(CHAT, json={"messages": HELLO})
+    assert second.status_code == 429 and second.headers["retry-after"] == "1"
+    assert second.json()["error"]["type"] == "rate_limit_error"
+    assert third.status_code == 200
+
+
+async def test_candidate_limit_counts_candidates_in_flight(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-0.1] * 50)], step_seconds=0.01)
+    async with make_client(engine, max_inflight_candidates=10) as client:
+        body = {"messages": HELLO, "sharpening": {"n": 8}}
+        first = asyncio.create_task(client.post(CHAT, json=body))
+        while not engine.requests:
+            await asyncio.sleep(0.01)
+        second = await client.post(CHAT, json=body)
+        small = await client.post(CHAT, json={"messages": HELLO, "sharpening": {"n": 2}})
+        await first
+    assert second.status_code == 429 and small.status_code == 200

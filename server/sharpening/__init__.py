@@ -1,6 +1,6 @@
 """Pure selection logic: candidates, scores, exact pruning and strategies. No I/O, no engine."""
 
-from server.sharpening.candidate import Candidate, CandidateStatus
+from server.sharpening.candidate import Candidate, CandidateStatus, TokenLogprob
 from server.sharpening.config import STRATEGIES, InvalidSharpening, SharpeningConfig
 from server.sharpening.pruning import Pruner
 from server.sharpening.scoring import candidate_score, rank, score, score_upper_bound
@@ -14,6 +14,7 @@ __all__ = [
     "Pruner",
     "SharpeningConfig",
     "Strategy",
+    "TokenLogprob",
     "build_strategy",
     "candidate_score",
     "rank",

@@ -6,6 +6,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token as text, its raw log-probability and the top alternatives."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
 class CandidateStatus(StrEnum):
     """Where a candidate's generation stands."""
 
@@ -24,6 +33,7 @@ class Candidate:
     token_ids: list[int] = field(default_factory=list)
     token_logprobs: list[float] = field(default_factory=list)
     text: str = ""
+    tokens: list[TokenLogprob] = field(default_factory=list)
     logprob_sum: float = 0.0
     finish_reason: str | None = None
     status: CandidateStatus = CandidateStatus.RUNNING
@@ -43,12 +53,19 @@ class Candidate:
         """True for candidates that ran to their end (finished or truncated), i.e. selectable."""
         return self.status in (CandidateStatus.FINISHED, CandidateStatus.TRUNCATED)
 
-    def extend(self, token_ids: list[int], logprobs: list[float], text: str) -> None:
+    def extend(
+        self,
+        token_ids: list[int],
+        logprobs: list[float],
+        text: str,
+        tokens: list[TokenLogprob] | None = None,
+    ) -> None:
         """Append newly generated tokens with their raw log-probabilities and text."""
         self.token_ids.extend(token_ids)
         self.token_logprobs.extend(logprobs)
         self.logprob_sum += sum(logprobs)
         self.text += text
+        self.tokens.extend(tokens or ())
 
     def finish(self, finish_reason: str | None) -> None:
         """Mark the candidate as ended by the engine: `length` means truncated, else finished."""
