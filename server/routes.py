@@ -21,6 +21,7 @@ from server.protocol import (
     ChatCompletionResponse,
     CompletionRequest,
     CompletionResponse,
+    ErrorResponse,
     ModelCard,
     ModelList,
 )
@@ -51,7 +52,14 @@ def require_api_key(request: Request) -> None:
 
 
 Service = Annotated[SharpeningService, Depends(get_service)]
-api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Malformed or out-of-range request"},
+    401: {"model": ErrorResponse, "description": "Missing or wrong API key"},
+    404: {"model": ErrorResponse, "description": "Unknown model"},
+    429: {"model": ErrorResponse, "description": "Admission limit full; see Retry-After"},
+    503: {"model": ErrorResponse, "description": "Engine not ready or dead"},
+}
+api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES)
 ops = APIRouter()
 
 
@@ -130,7 +138,7 @@ async def list_models(service: Service) -> ModelList:
     return ModelList(data=[ModelCard(id=engine.model_name, max_model_len=engine.max_model_len)])
 
 
-@ops.get("/health")
+@ops.get("/health", responses={503: ERROR_RESPONSES[503]})
 async def health(service: Service) -> JSONResponse:
     """200 while the engine serves, 503 otherwise."""
     if not service.engine.is_healthy():
