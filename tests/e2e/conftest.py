@@ -38,8 +38,17 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     env = os.environ | {"HF_HUB_OFFLINE": "1"}
     command = [
-        sys.executable, "-m", "server.cli", "serve", "--port", str(port),
-        "--enforce-eager", "--kv-cache-gib", "1", "--max-model-len", "2048",
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--enforce-eager",
+        "--kv-cache-gib",
+        "1",
+        "--max-model-len",
+        "2048",
     ]
     with log_path.open("w") as log:
         proc = subprocess.Popen(

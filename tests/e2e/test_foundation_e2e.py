@@ -33,8 +33,7 @@ def test_health_models_and_metrics(server_url: str) -> None:
 
 
 def test_default_request_is_sharpened(client: OpenAI) -> None:
-    r = client.chat.completions.create(model="SmolLM2-135M-Instruct", messages=QUESTION,
-                                       max_tokens=48)
+    r = client.chat.completions.create(model="SmolLM2-135M-Instruct", messages=QUESTION, max_tokens=48)
     s = sharpening_of(r)
     assert s["strategy"] == "best_of_n" and s["n"] == 8
     assert r.choices[0].message.content
@@ -44,7 +43,10 @@ def test_default_request_is_sharpened(client: OpenAI) -> None:
 def test_greedy_is_deterministic(client: OpenAI) -> None:
     def greedy() -> tuple[str, float]:
         r = client.chat.completions.create(
-            model="SmolLM2-135M-Instruct", messages=QUESTION, temperature=0, max_tokens=32,
+            model="SmolLM2-135M-Instruct",
+            messages=QUESTION,
+            temperature=0,
+            max_tokens=32,
             extra_body={"sharpening": {"strategy": "none"}},
         )
         s = sharpening_of(r)
@@ -71,8 +73,9 @@ def rescore(model_dir: Path, messages: list[dict[str, str]], completion: list[in
     import torch
 
     tokenizer, model = reference_model(model_dir)
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                           return_dict=False)
+    prompt = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=False
+    )
     ids = torch.tensor([list(prompt) + completion])
     with torch.no_grad():
         logprobs = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
@@ -83,8 +86,11 @@ def rescore(model_dir: Path, messages: list[dict[str, str]], completion: list[in
 def test_best_of_n_reports_true_scores_and_picks_the_best(client: OpenAI, model_dir: Path) -> None:
     messages = [{"role": "user", "content": "Name three colors."}]
     r = client.chat.completions.create(
-        model="SmolLM2-135M-Instruct", messages=messages,  # type: ignore[arg-type]
-        max_tokens=40, temperature=0.8, seed=5,
+        model="SmolLM2-135M-Instruct",
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=40,
+        temperature=0.8,
+        seed=5,
         extra_body={"sharpening": {"n": 4, "return_candidates": True, "prune": False}},
     )
     s = sharpening_of(r)
