@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from clients.client import WhetstoneClient
@@ -10,11 +13,13 @@ from clients.errors import (
     BadRequestError,
     ConnectionFailed,
     NotFoundError,
+    RateLimitError,
     ServiceUnavailableError,
     StreamError,
     WhetstoneError,
 )
 from server.config import Settings
+from server.engine import EngineError
 from tests.clients.conftest import AsgiClientFactory, ServerFactory
 from tests.fakes import DeadEngine, FakeEngine, Script
 
@@ -125,16 +130,39 @@ async def test_api_key_is_sent_and_a_wrong_one_is_refused(asgi_client: AsgiClien
     assert refused.value.code == "invalid_api_key"
 
 
-async def test_dead_engine_is_503_and_in_a_stream_an_error_event(
+def failing_engine() -> FakeEngine:
+    """Healthy when asked, but every candidate fails mid-generation."""
+    return FakeEngine(fail_with=EngineError("engine core died"))
+
+
+async def test_dead_engine_is_503_and_a_failure_mid_stream_an_error_event(
     asgi_client: AsgiClientFactory,
 ) -> None:
     async with asgi_client(DeadEngine()) as client:
         with pytest.raises(ServiceUnavailableError) as unavailable:
-            await client.chat(HELLO)
+            await client.chat(HELLO, stream=True)
+    async with asgi_client(failing_engine()) as client:
         with pytest.raises(StreamError) as in_stream:
             await client.chat(HELLO, stream=True)
     assert unavailable.value.status_code == 503
     assert in_stream.value.type == "service_unavailable" and in_stream.value.kind == "stream_error"
+    assert "engine core died" in in_stream.value.message
+
+
+async def test_a_full_server_is_retried_after_its_retry_after(
+    asgi_client: AsgiClientFactory,
+) -> None:
+    engine = FakeEngine(scripts=[Script([-0.1] * 5)], step_seconds=0.01)
+    settings = Settings(max_inflight_requests=1)
+    async with asgi_client(engine, settings) as client:
+        with pytest.raises(RateLimitError) as full:
+            await asyncio.gather(client.chat(HELLO), client.chat(HELLO))
+    assert full.value.headers["retry-after"] == "1" and full.value.code == "overloaded"
+    async with asgi_client(engine, settings, max_retries=2) as client:
+        started = time.perf_counter()
+        both = await asyncio.gather(client.chat(HELLO), client.chat(HELLO))
+    assert [r.text for r in both] == ["t0 t1 t2 t3 "] * 2
+    assert time.perf_counter() - started >= 1.0  # the second waited out Retry-After: 1
 
 
 def test_sync_client_over_real_http(serve: ServerFactory) -> None:
@@ -153,8 +181,8 @@ def test_sync_client_over_real_http(serve: ServerFactory) -> None:
 
 
 def test_sync_client_stream_error_and_unreachable_server(serve: ServerFactory) -> None:
-    with serve(DeadEngine()) as url, WhetstoneClient(url, max_retries=0) as client:
-        assert client.health() is False
+    with serve(failing_engine()) as url, WhetstoneClient(url, max_retries=0) as client:
+        assert client.health() is True
         with pytest.raises(StreamError):
             client.chat(HELLO, stream=True)
         with pytest.raises(ServiceUnavailableError):

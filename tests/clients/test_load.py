@@ -12,6 +12,8 @@ import pytest
 from clients.items import Item
 from clients.load import LoadPlan, Outcome, format_summary, run_load, summarize
 from server.cli import build_parser
+from server.config import Settings
+from server.engine import EngineError
 from tests.clients.conftest import AsgiClientFactory, ServerFactory
 from tests.fakes import DeadEngine, FakeEngine, Script
 
@@ -77,7 +79,8 @@ async def test_open_loop_latency_counts_queueing(asgi_client: AsgiClientFactory)
 async def test_errors_are_counted_by_kind(asgi_client: AsgiClientFactory) -> None:
     async with asgi_client(DeadEngine()) as client:
         outcomes, seconds = await run_load(client, ITEMS, LoadPlan(requests=3))
-    async with asgi_client(DeadEngine()) as client:
+    failing = FakeEngine(fail_with=EngineError("engine core died"))
+    async with asgi_client(failing) as client:
         streamed, _ = await run_load(client, ITEMS, LoadPlan(requests=2, fields={"stream": True}))
     summary = summarize(outcomes + streamed, seconds)
     assert summary["errors"] == 5 and summary["successful"] == 0
@@ -85,6 +88,14 @@ async def test_errors_are_counted_by_kind(asgi_client: AsgiClientFactory) -> Non
     assert "engine is not serving" in summary["error_examples"]["http_503"]
     assert summary["p50"] is None and summary["ttft"] is None
     assert summary["requests_per_second"] == 0.0
+
+
+async def test_a_full_server_shows_up_as_http_429(asgi_client: AsgiClientFactory) -> None:
+    async with asgi_client(slow_engine(), Settings(max_inflight_requests=1)) as client:
+        outcomes, seconds = await run_load(client, ITEMS, LoadPlan(requests=6, concurrency=3))
+    summary = summarize(outcomes, seconds)
+    assert summary["successful"] >= 1 and summary["errors_by_kind"]["http_429"] >= 1
+    assert summary["successful"] + summary["errors"] == 6
 
 
 def test_summary_numbers() -> None:
