@@ -24,10 +24,10 @@ def run_cli(*argv: str) -> int:
 def test_client_reads_candidates_and_streams(server_url: str) -> None:
     with WhetstoneClient(server_url, timeout=300) as client:
         assert client.health()
-        result = client.chat(HELLO, max_tokens=16,
-                             sharpening={"n": 2, "seed": 1, "return_candidates": True})
-        streamed = client.chat(HELLO, max_tokens=16, temperature=0, stream=True,
-                               sharpening={"strategy": "none"})
+        result = client.chat(HELLO, max_tokens=16, sharpening={"n": 2, "seed": 1, "return_candidates": True})
+        streamed = client.chat(
+            HELLO, max_tokens=16, temperature=0, stream=True, sharpening={"strategy": "none"}
+        )
     s = result.sharpening
     assert s is not None and s.candidates is not None and len(s.candidates) == 2
     chosen = s.selected
@@ -38,9 +38,22 @@ def test_client_reads_candidates_and_streams(server_url: str) -> None:
 
 def test_load_against_the_real_engine(server_url: str, tmp_path: Path) -> None:
     out = tmp_path / "load.json"
-    code = run_cli("load", "--url", server_url, "--requests", "4", "--concurrency", "2",
-                   "--max-tokens", "16", "--sharpening", '{"n": 2}', "--stream",
-                   "--json", str(out))
+    code = run_cli(
+        "load",
+        "--url",
+        server_url,
+        "--requests",
+        "4",
+        "--concurrency",
+        "2",
+        "--max-tokens",
+        "16",
+        "--sharpening",
+        '{"n": 2}',
+        "--stream",
+        "--json",
+        str(out),
+    )
     assert code == 0
     summary = json.loads(out.read_text())
     assert summary["successful"] == 4 and summary["errors"] == 0
@@ -50,9 +63,23 @@ def test_load_against_the_real_engine(server_url: str, tmp_path: Path) -> None:
 
 def test_ab_against_the_real_engine(server_url: str, tmp_path: Path) -> None:
     out = tmp_path / "ab"
-    code = run_cli("ab", "--url", server_url, "--dataset", "arithmetic", "--limit", "3",
-                   "--max-tokens", "24", "--concurrency", "2", "--out", str(out),
-                   "--b", '{"temperature": 1, "sharpening": {"n": 4, "seed": 0}}')
+    code = run_cli(
+        "ab",
+        "--url",
+        server_url,
+        "--dataset",
+        "arithmetic",
+        "--limit",
+        "3",
+        "--max-tokens",
+        "24",
+        "--concurrency",
+        "2",
+        "--out",
+        str(out),
+        "--b",
+        '{"temperature": 1, "sharpening": {"n": 4, "seed": 0}}',
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     for side in ("A", "B"):
@@ -61,5 +88,4 @@ def test_ab_against_the_real_engine(server_url: str, tmp_path: Path) -> None:
         assert s["mean_log_likelihood"] <= 0 and s["mean_length"] > 0
     record = summary["versus_baseline"]["B"]
     assert record["b_wins"] + record["ties"] + record["a_wins"] == 3
-    assert {"report.md", "items.jsonl", "scores.png", "accuracy.png"} <= {
-        p.name for p in out.iterdir()}
+    assert {"report.md", "items.jsonl", "scores.png", "accuracy.png"} <= {p.name for p in out.iterdir()}
