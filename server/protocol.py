@@ -127,6 +127,8 @@ class SharpeningSummary(BaseModel):
     length_penalty: float
     selected_index: int | None
     selected_score: float | None
+    selected_logprob_sum: float | None = None
+    selected_num_tokens: int | None = None
     candidates_drawn: int
     candidates_finished: int
     candidates_pruned: int

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 from server.engine import Engine, SamplingSpec
 from server.metrics import Metrics
-from server.sharpening import Candidate, CandidateStatus, Pruner
+from server.sharpening import Candidate, CandidateStatus, Pruner, TokenLogprob
 
 logger = logging.getLogger(__name__)
+UpdateListener = Callable[[Candidate, str, list[TokenLogprob]], None]
 
 
 class CandidateRace:
@@ -29,6 +30,7 @@ class CandidateRace:
         pruner: Pruner,
         metrics: Metrics,
         accepts: Callable[[Candidate], bool],
+        on_update: UpdateListener | None = None,
     ) -> None:
         self.engine = engine
         self.prompt_token_ids = prompt_token_ids
@@ -36,6 +38,7 @@ class CandidateRace:
         self.pruner = pruner
         self.metrics = metrics
         self.accepts = accepts
+        self.on_update = on_update
         self.settled = False
         self._running: dict[int, Candidate] = {}
 
@@ -59,6 +62,8 @@ class CandidateRace:
             stream = self.engine.stream_candidate(self.prompt_token_ids, spec, self.engine_id(candidate))
             async for update in stream:
                 candidate.extend(update.token_ids, update.logprobs, update.text, update.tokens)
+                if self.on_update is not None:
+                    self.on_update(candidate, update.text, update.tokens)
                 self.metrics.generated_tokens.inc(len(update.token_ids))
                 if update.finished:
                     await self._end(candidate, update.finish_reason)

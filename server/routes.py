@@ -6,7 +6,7 @@ import asyncio
 import hmac
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from server import __version__
-from server.errors import APIError, EngineUnavailable, Unauthorized
+from server.errors import EngineUnavailable, Unauthorized
 from server.metrics import Metrics
 from server.protocol import (
     ChatCompletionRequest,
@@ -24,13 +24,16 @@ from server.protocol import (
     ErrorResponse,
     ModelCard,
     ModelList,
+    SamplingFields,
 )
-from server.responses import chat_chunks, chat_response, completion_chunks, completion_response, sse
-from server.service import GenerationJob, SharpenedResult, SharpeningService
+from server.responses import chat_response, completion_response
+from server.service import SharpeningService
+from server.streaming import ChatChunks, CompletionChunks, event_stream
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 DISCONNECT_POLL_SECONDS = 0.1
+SSE = "text/event-stream"
 
 
 def get_service(request: Request) -> SharpeningService:
@@ -78,23 +81,9 @@ async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
             task.cancel()
 
 
-async def event_stream(
-    service: SharpeningService,
-    job: GenerationJob,
-    request_id: str,
-    chunks: Callable[[SharpenedResult], Iterator[dict[str, Any]]],
-) -> AsyncIterator[str]:
-    """Run the job, then stream its chosen completion; an error becomes an error event."""
-    try:
-        result = await service.run(job, request_id)
-        for chunk in chunks(result):
-            yield sse(chunk)
-    except APIError as exc:
-        yield sse(exc.body().model_dump())
-    except Exception:
-        logger.exception("stream %s failed", request_id)
-        yield sse(APIError("internal server error; the server log has details").body().model_dump())
-    yield sse("[DONE]")
+def include_usage(body: SamplingFields) -> bool:
+    """Whether a stream ends with a usage chunk (OpenAI's stream_options.include_usage)."""
+    return bool(body.stream_options and body.stream_options.include_usage)
 
 
 @api.post("/chat/completions", response_model=ChatCompletionResponse)
@@ -106,9 +95,8 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request, 
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
     model = service.engine.model_name
     if body.stream:
-        usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = event_stream(service, job, request_id, lambda r: chat_chunks(r, request_id, model, usage))
-        return StreamingResponse(stream, media_type="text/event-stream")
+        chunks = ChatChunks(request_id, model, job, include_usage(body))
+        return StreamingResponse(event_stream(service, job, request_id, chunks), media_type=SSE)
     result = await until_disconnected(request, service.run(job, request_id))
     return chat_response(result, request_id, model)
 
@@ -122,11 +110,8 @@ async def create_completion(body: CompletionRequest, request: Request, service: 
     request_id = f"cmpl-{uuid.uuid4().hex}"
     model = service.engine.model_name
     if body.stream:
-        usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = event_stream(
-            service, job, request_id, lambda r: completion_chunks(r, request_id, model, usage)
-        )
-        return StreamingResponse(stream, media_type="text/event-stream")
+        chunks = CompletionChunks(request_id, model, job, include_usage(body))
+        return StreamingResponse(event_stream(service, job, request_id, chunks), media_type=SSE)
     result = await until_disconnected(request, service.run(job, request_id))
     return completion_response(result, request_id, model)
 

@@ -18,7 +18,7 @@ from server.protocol import (
     SamplingFields,
     SharpeningParams,
 )
-from server.race import CandidateRace
+from server.race import CandidateRace, UpdateListener
 from server.sharpening import (
     Candidate,
     CandidateStatus,
@@ -197,19 +197,26 @@ class SharpeningService:
             raise EngineUnavailable("the engine is not serving; retry once /health is 200")
         self.admission.check(job.sharpening.candidate_count)
 
-    async def run(self, job: GenerationJob, request_id: str) -> SharpenedResult:
-        """Draw the job's candidates (admitted against the limits) and pick the choices."""
+    async def run(
+        self, job: GenerationJob, request_id: str, on_update: UpdateListener | None = None
+    ) -> SharpenedResult:
+        """Draw the job's candidates (admitted against the limits) and pick the choices.
+
+        `on_update(candidate, new_text, new_tokens)` hears every piece of generated text.
+        """
         self.check_ready(job)
         with self.admission.hold(job.sharpening.candidate_count):
-            return await self._run(job, request_id)
+            return await self._run(job, request_id, on_update)
 
-    async def _run(self, job: GenerationJob, request_id: str) -> SharpenedResult:
+    async def _run(
+        self, job: GenerationJob, request_id: str, on_update: UpdateListener | None
+    ) -> SharpenedResult:
         config = job.sharpening
         base_seed = job.sampling.seed
         strategy = build_strategy(config, random.Random(base_seed))
         pruner = Pruner(config.length_penalty, enabled=strategy.prunes, keep=job.choices)
         race = CandidateRace(
-            self.engine, job.prompt_token_ids, request_id, pruner, self.metrics, strategy.accepts
+            self.engine, job.prompt_token_ids, request_id, pruner, self.metrics, strategy.accepts, on_update
         )
         candidates: list[Candidate] = []
         while not race.settled and (size := strategy.next_wave(candidates)) > 0:

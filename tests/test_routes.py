@@ -296,3 +296,28 @@ async def test_candidate_limit_counts_candidates_in_flight(make_client: ClientFa
         small = await client.post(CHAT, json={"messages": HELLO, "sharpening": {"n": 2}})
         await first
     assert second.status_code == 429 and small.status_code == 200
+
+
+async def test_strategy_none_streams_live_token_by_token(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-0.1, -0.2, -0.3, -0.4])])
+    async with make_client(engine) as client:
+        body = {"messages": HELLO, "stream": True, "logprobs": True, "sharpening": {"strategy": "none"}}
+        r = await client.post(CHAT, json=body)
+    events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+    assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    pieces = [e["choices"][0]["delta"].get("content") for e in events[1:-1]]
+    assert pieces == ["t0 ", "t1 ", "t2 ", ""]  # one chunk per token; the stop token has no text
+    logprobs = [e["choices"][0]["logprobs"]["content"][0]["logprob"] for e in events[1:-1]]
+    assert logprobs == [-0.1, -0.2, -0.3, -0.4]
+    assert events[-1]["choices"][0]["finish_reason"] == "stop"
+    assert events[-1]["sharpening"]["selected_num_tokens"] == 4
+
+
+async def test_live_completion_stream_offsets_follow_the_text(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-0.1, -0.2, -0.3])])
+    async with make_client(engine) as client:
+        body = {"prompt": "hi", "stream": True, "logprobs": 0, "sharpening": {"strategy": "none"}}
+        r = await client.post("/v1/completions", json=body)
+    events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+    offsets = [e["choices"][0]["logprobs"]["text_offset"][0] for e in events[:-1]]
+    assert offsets == [0, 3, 6]
