@@ -161,16 +161,21 @@ class ChatChoice(BaseModel):
     logprobs: dict[str, Any] | None = None
 
 
-class ChatCompletionResponse(BaseModel):
-    """Response of POST /v1/chat/completions."""
+class GenerationResponse(BaseModel):
+    """What chat and legacy completion responses share."""
 
     id: str
-    object: Literal["chat.completion"] = "chat.completion"
     created: int = Field(default_factory=lambda: int(time.time()))
     model: str
-    choices: list[ChatChoice]
     usage: Usage
     sharpening: SharpeningSummary
+
+
+class ChatCompletionResponse(GenerationResponse):
+    """Response of POST /v1/chat/completions."""
+
+    object: Literal["chat.completion"] = "chat.completion"
+    choices: list[ChatChoice]
 
 
 class CompletionChoice(BaseModel):
@@ -182,16 +187,11 @@ class CompletionChoice(BaseModel):
     logprobs: dict[str, Any] | None = None
 
 
-class CompletionResponse(BaseModel):
+class CompletionResponse(GenerationResponse):
     """Response of POST /v1/completions."""
 
-    id: str
     object: Literal["text_completion"] = "text_completion"
-    created: int = Field(default_factory=lambda: int(time.time()))
-    model: str
     choices: list[CompletionChoice]
-    usage: Usage
-    sharpening: SharpeningSummary
 
 
 class ModelCard(BaseModel):

@@ -6,12 +6,14 @@ import asyncio
 import hmac
 import logging
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 
 from server import __version__
 from server.errors import EngineUnavailable, Unauthorized
@@ -27,13 +29,26 @@ from server.protocol import (
     SamplingFields,
 )
 from server.responses import chat_response, completion_response
-from server.service import SharpeningService
-from server.streaming import ChatChunks, CompletionChunks, event_stream
+from server.service import GenerationJob, SharpenedResult, SharpeningService
+from server.streaming import ChatChunks, ChunkFormat, CompletionChunks, event_stream
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 DISCONNECT_POLL_SECONDS = 0.1
 SSE = "text/event-stream"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What differs between chat and legacy completions: ids, body and chunk formats."""
+
+    id_prefix: str
+    respond: Callable[[SharpenedResult, str, str], BaseModel]
+    chunks: type[ChunkFormat]
+
+
+CHAT = Endpoint("chatcmpl", chat_response, ChatChunks)
+COMPLETIONS = Endpoint("cmpl", completion_response, CompletionChunks)
 
 
 def get_service(request: Request) -> SharpeningService:
@@ -81,39 +96,36 @@ async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
             task.cancel()
 
 
-def include_usage(body: SamplingFields) -> bool:
-    """Whether a stream ends with a usage chunk (OpenAI's stream_options.include_usage)."""
-    return bool(body.stream_options and body.stream_options.include_usage)
+async def answer(
+    request: Request,
+    service: SharpeningService,
+    body: SamplingFields,
+    job: GenerationJob,
+    endpoint: Endpoint,
+) -> Any:
+    """Run a prepared job: a JSON body, or an event stream when the request asks for one."""
+    request.state.strategy = job.sharpening.strategy
+    service.check_ready(job)
+    request_id = f"{endpoint.id_prefix}-{uuid.uuid4().hex}"
+    model = service.engine.model_name
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = endpoint.chunks(request_id, model, job, include_usage)
+        return StreamingResponse(event_stream(service, job, request_id, chunks), media_type=SSE)
+    result = await until_disconnected(request, service.run(job, request_id))
+    return endpoint.respond(result, request_id, model)
 
 
 @api.post("/chat/completions", response_model=ChatCompletionResponse)
 async def create_chat_completion(body: ChatCompletionRequest, request: Request, service: Service) -> Any:
     """OpenAI chat completions, answered with the sharpened choice."""
-    job = service.prepare_chat(body)
-    request.state.strategy = job.sharpening.strategy
-    service.check_ready(job)
-    request_id = f"chatcmpl-{uuid.uuid4().hex}"
-    model = service.engine.model_name
-    if body.stream:
-        chunks = ChatChunks(request_id, model, job, include_usage(body))
-        return StreamingResponse(event_stream(service, job, request_id, chunks), media_type=SSE)
-    result = await until_disconnected(request, service.run(job, request_id))
-    return chat_response(result, request_id, model)
+    return await answer(request, service, body, service.prepare_chat(body), CHAT)
 
 
 @api.post("/completions", response_model=CompletionResponse)
 async def create_completion(body: CompletionRequest, request: Request, service: Service) -> Any:
     """Legacy completions; `best_of` means best-of-n by mean token log-likelihood."""
-    job = service.prepare_completion(body)
-    request.state.strategy = job.sharpening.strategy
-    service.check_ready(job)
-    request_id = f"cmpl-{uuid.uuid4().hex}"
-    model = service.engine.model_name
-    if body.stream:
-        chunks = CompletionChunks(request_id, model, job, include_usage(body))
-        return StreamingResponse(event_stream(service, job, request_id, chunks), media_type=SSE)
-    result = await until_disconnected(request, service.run(job, request_id))
-    return completion_response(result, request_id, model)
+    return await answer(request, service, body, service.prepare_completion(body), COMPLETIONS)
 
 
 @api.get("/models", response_model=ModelList)
