@@ -9,6 +9,7 @@ import sys
 import types
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -67,10 +68,17 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.embedded import EmbeddedModelMissing
 
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
-    )
+    if settings.model and not Path(settings.model).is_dir():
+        sys.exit(
+            f"whetstone: --model {settings.model} is not a directory; give a local Hugging Face model folder"
+        )
+    try:
+        app = create_app(settings)
+    except EmbeddedModelMissing as exc:
+        sys.exit(f"whetstone: {exc}")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
 
 
 def prepare_model() -> None:
