@@ -1,0 +1,185 @@
+"""Does sharpening help? Accuracy of best-of-N, majority vote and greedy on the quality tasks.
+
+Per item the benchmark asks the server once for 32 candidates at temperature 1 (fixed seed,
+no pruning, every candidate returned) and once for the greedy completion, and caches both
+under OUT/quality_raw/TASK.jsonl (an interrupted run resumes where it stopped). Offline, for
+N = 1, 2, 4, ... 32 it sub-samples N of the 32 candidates many times per item and scores
+  best-of-N, lp 0  the highest raw sequence log-likelihood (the paper's rule)
+  best-of-N, lp 1  the highest mean log-likelihood per token
+  majority vote    the most frequent extracted answer, ties broken by log-likelihood
+  pass@N           whether any of the N is correct (the ceiling any selection rule can reach)
+against greedy decoding, with 95% Wilson intervals and the paper's lift over greedy. It writes
+OUT/quality.md and OUT/quality_*.png; OUT/quality_findings.md, when present, is put on top.
+
+Examples:
+  python -m benchmarks.quality --enforce-eager --limit 5          # a quick look
+  python -m benchmarks.quality --limit 200 gsm8k=50 --concurrency 2
+  python -m benchmarks.quality --url http://127.0.0.1:8000 --tasks arithmetic
+  python -m benchmarks.quality --report-only                       # rebuild from the cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import logging
+import shlex
+import time
+from pathlib import Path
+
+from benchmarks.datasets import TASKS, load_task
+from benchmarks.quality_collect import (
+    SERVER_FLAGS,
+    Collection,
+    collect_task,
+    free_port,
+    spawned_server,
+)
+from benchmarks.quality_data import graded_items, raw_path, read_records, runs_path
+from benchmarks.quality_report import TaskReport, write_report
+
+DEFAULT_LIMITS = {"arithmetic": 200, "arc_easy": 200, "gsm8k": 50}
+
+log = logging.getLogger("benchmarks.quality")
+
+
+def parse_limits(values: list[str]) -> dict[str, int]:
+    """Items per task from entries "COUNT" (every task) or "TASK=COUNT" (one task)."""
+    limits = dict(DEFAULT_LIMITS)
+    for value in values:
+        name, _, count = value.rpartition("=")
+        if name and name not in TASKS:
+            raise argparse.ArgumentTypeError(f"unknown task {name!r} in --limit {value}")
+        if not count.isdigit():
+            raise argparse.ArgumentTypeError(f"--limit {value}: the count must be a whole number")
+        limits.update({name: int(count)} if name else dict.fromkeys(limits, int(count)))
+    return limits
+
+
+def sizes_up_to(max_n: int) -> list[int]:
+    """1, 2, 4, ... up to and including max_n (added when it is not a power of two)."""
+    sizes = [1]
+    while sizes[-1] * 2 <= max_n:
+        sizes.append(sizes[-1] * 2)
+    return sizes if sizes[-1] == max_n else [*sizes, max_n]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.quality",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    server = parser.add_argument_group("server")
+    server.add_argument("--url", default=None,
+                        help="base URL of a running whetstone server (default: start one as a subprocess "
+                             "and stop it at the end). On vLLM's CPU backend, seeded candidates need it "
+                             f"started with: {' '.join(shlex.quote(f) for f in SERVER_FLAGS)}")
+    server.add_argument("--enforce-eager", action="store_true",
+                        help="start the server with --enforce-eager: ready in ~40 s instead of ~2 min, "
+                             "decodes more slowly (only without --url)")
+    server.add_argument("--port", type=int, default=None,
+                        help="port for the started server (default: a free one)")
+    server.add_argument("--concurrency", type=int, default=2,
+                        help="items in flight at once (default: %(default)s)")
+    work = parser.add_argument_group("what to run")
+    work.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(DEFAULT_LIMITS),
+                      metavar="TASK", help=f"tasks to run, of {', '.join(TASKS)} (default: all)")
+    work.add_argument("--limit", nargs="+", default=[], metavar="[TASK=]COUNT",
+                      help="items per task: a count for every task and/or TASK=COUNT "
+                           f"(default: {' '.join(f'{k}={v}' for k, v in DEFAULT_LIMITS.items())})")
+    work.add_argument("--max-n", type=int, default=32,
+                      help="candidates drawn per item; N runs over 1, 2, 4, ... up to it "
+                           "(default: %(default)s)")
+    work.add_argument("--subsets", type=int, default=200,
+                      help="random N-subsets per item and N (all of them when fewer; default: %(default)s)")
+    work.add_argument("--seed", type=int, default=0, help="seed of the sub-sampling (default: %(default)s)")
+    work.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                      help="results directory (default: %(default)s)")
+    work.add_argument("--report-only", action="store_true",
+                      help="do not query a server; rebuild the report from OUT/quality_raw/")
+    return parser
+
+
+def log_run(out: Path, collection: Collection, url: str, spawned: str | None) -> None:
+    """Append one collection's numbers to OUT/quality_raw/runs.jsonl."""
+    entry = {
+        "task": collection.task,
+        "requested": collection.requested,
+        "collected": collection.collected,
+        "failed": collection.failed,
+        "seconds": round(collection.seconds, 1),
+        "url": url,
+        "server": spawned,
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    path = runs_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as runs:
+        runs.write(json.dumps(entry) + "\n")
+
+
+async def collect_all(
+    args: argparse.Namespace, url: str, limits: dict[str, int], spawned: str | None
+) -> None:
+    """Collect every requested task in turn against the server at `url`."""
+    for name in args.tasks:
+        task = TASKS[name]
+        items = load_task(name, limits[name])
+        collection = await collect_task(url, task, items, n=args.max_n, max_tokens=task.max_tokens,
+                                        concurrency=args.concurrency, raw=raw_path(args.out, name))
+        log.info("%s: %d collected, %d failed, %.0f s", name, collection.collected,
+                 collection.failed, collection.seconds)
+        log_run(args.out, collection, url, spawned)
+
+
+def collect(args: argparse.Namespace, limits: dict[str, int]) -> None:
+    """Collect against --url, or against a server started for the run and stopped after it."""
+    if args.url is not None:
+        asyncio.run(collect_all(args, args.url, limits, None))
+        return
+    mode = "enforce-eager" if args.enforce_eager else "compiled"
+    log_path = args.out / "quality_raw" / "server.log"
+    with spawned_server(args.port or free_port(), args.enforce_eager, log_path) as url:
+        asyncio.run(collect_all(args, url, limits, f"spawned, {mode}"))
+
+
+def task_reports(args: argparse.Namespace, limits: dict[str, int]) -> list[TaskReport]:
+    """One report per task, from the cached records of the first `limit` items."""
+    reports = []
+    for name in args.tasks:
+        wanted = {item.id for item in load_task(name, limits[name])}
+        records = [r for r in read_records(raw_path(args.out, name)) if r["id"] in wanted]
+        items = graded_items(records, TASKS[name], args.max_n)
+        if not items:
+            log.warning("%s: no cached items in %s; skipped", name, raw_path(args.out, name))
+            continue
+        reports.append(TaskReport.build(TASKS[name], records, items, sizes_up_to(args.max_n),
+                                        args.subsets, args.seed))
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or only its report) and write OUT/quality.md with its plots."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    limits = parse_limits(args.limit)
+    started = time.perf_counter()
+    if not args.report_only:
+        collect(args, limits)
+        log.info("collection took %.0f s", time.perf_counter() - started)
+    reports = task_reports(args, limits)
+    if not reports:
+        log.error("nothing to report")
+        return 1
+    path = write_report(reports, args.out, runs_path(args.out))
+    log.info("wrote %s", path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

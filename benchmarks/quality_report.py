@@ -1,0 +1,286 @@
+"""The quality benchmark's report: per-task numbers, markdown tables and what they show."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.datasets import Task
+from benchmarks.quality_data import Record
+from benchmarks.quality_plots import write_plots
+from benchmarks.quality_stats import (
+    BEST_OF_N,
+    BEST_OF_N_MEAN,
+    GREEDY,
+    MAJORITY,
+    METHOD_LABELS,
+    ORACLE,
+    SAMPLING,
+    SELECTION_METHODS,
+    ItemSamples,
+    MethodResult,
+    evaluate,
+    greedy_agreement,
+    lift_percent,
+    ranking_auc,
+)
+
+FINDINGS_FILE = "quality_findings.md"
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """Everything the report says about one task."""
+
+    task: Task
+    model: str
+    items: int
+    sizes: tuple[int, ...]
+    subsets: int
+    results: tuple[MethodResult, ...]
+    auc_sum: float | None
+    auc_mean: float | None
+    agreement: float | None
+    answered: float
+    truncated: float
+    tokens_right: float | None
+    tokens_wrong: float | None
+    seconds_per_item: float
+
+    @classmethod
+    def build(
+        cls,
+        task: Task,
+        records: Sequence[Record],
+        items: Sequence[ItemSamples],
+        sizes: Sequence[int],
+        subset_count: int,
+        seed: int,
+    ) -> TaskReport:
+        """Evaluate every method on the graded items and gather the diagnostics."""
+        samples = [s for item in items for s in item.samples]
+        right = [s.num_tokens for s in samples if s.correct]
+        wrong = [s.num_tokens for s in samples if not s.correct]
+        return cls(
+            task=task,
+            model=str(records[0].get("model", "?")) if records else "?",
+            items=len(items),
+            sizes=tuple(sizes),
+            subsets=subset_count,
+            results=tuple(evaluate(items, sizes, subset_count, seed)),
+            auc_sum=ranking_auc(items, 0.0),
+            auc_mean=ranking_auc(items, 1.0),
+            agreement=greedy_agreement(items, 0.0),
+            answered=statistics.fmean(s.answer is not None for s in samples),
+            truncated=statistics.fmean(not s.finished for s in samples),
+            tokens_right=statistics.fmean(right) if right else None,
+            tokens_wrong=statistics.fmean(wrong) if wrong else None,
+            seconds_per_item=statistics.fmean(
+                r["sampled"]["latency"] + r["greedy"]["latency"] for r in records
+            ) if records else 0.0,
+        )
+
+    def result(self, method: str, n: int = 1) -> MethodResult:
+        """The result of a method at N."""
+        for result in self.results:
+            if result.method == method and result.n == n:
+                return result
+        raise KeyError(f"{method} at N={n}")
+
+    @property
+    def greedy(self) -> MethodResult:
+        """The greedy baseline."""
+        return self.result(GREEDY)
+
+    @property
+    def largest(self) -> int:
+        """The largest N evaluated."""
+        return self.sizes[-1]
+
+
+def pct(value: float) -> str:
+    """A proportion as a percentage with one decimal."""
+    return f"{100 * value:.1f}"
+
+
+def signed(value: float | None, unit: str = "") -> str:
+    """A signed number with one decimal, or n/a."""
+    return "n/a" if value is None else f"{value:+.1f}{unit}"
+
+
+def optional(value: float | None, digits: int = 2) -> str:
+    """A number, or n/a."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def accuracy_matrix(report: TaskReport) -> list[str]:
+    """Accuracy (%) of each method by N, with greedy and plain sampling as the first rows."""
+    header = "| method | " + " | ".join(f"N={n}" for n in report.sizes) + " |"
+    lines = [header, "|---|" + "---:|" * len(report.sizes)]
+    blank = " | ".join("" for _ in report.sizes[1:])
+    for method in (GREEDY, SAMPLING):
+        lines.append(f"| {METHOD_LABELS[method]} | {pct(report.result(method).accuracy)} | {blank} |")
+    for method in SELECTION_METHODS:
+        cells = " | ".join(pct(report.result(method, n).accuracy) for n in report.sizes)
+        lines.append(f"| {METHOD_LABELS[method]} | {cells} |")
+    return lines
+
+
+def detail_row(report: TaskReport, result: MethodResult) -> str:
+    """One method at one N: accuracy with CI, change over greedy, chosen answers' means."""
+    greedy = report.greedy
+    points = 100 * (result.accuracy - greedy.accuracy)
+    return (
+        f"| {METHOD_LABELS[result.method]} | {result.n} | {pct(result.accuracy)} "
+        f"[{pct(result.ci_low)}, {pct(result.ci_high)}] | {signed(points)} "
+        f"| {signed(lift_percent(result.accuracy, greedy.accuracy), '%')} "
+        f"| {result.mean_logprob:.2f} | {result.mean_tokens:.1f} |"
+    )
+
+
+DETAIL_HEADER = [
+    "| method | N | accuracy % [95% CI] | vs greedy (points) | lift over greedy | "
+    "mean log-likelihood | mean tokens |",
+    "|---|---:|---|---:|---:|---:|---:|",
+]
+
+
+def headline_table(report: TaskReport) -> list[str]:
+    """Greedy, plain sampling and every selection method at the largest N."""
+    rows = [report.greedy, report.result(SAMPLING)]
+    rows += [report.result(method, report.largest) for method in SELECTION_METHODS]
+    return DETAIL_HEADER + [detail_row(report, r) for r in rows]
+
+
+def full_table(report: TaskReport) -> list[str]:
+    """Every method at every N."""
+    rows = [report.greedy, report.result(SAMPLING)]
+    rows += [report.result(m, n) for m in SELECTION_METHODS for n in report.sizes if n > 1]
+    return DETAIL_HEADER + [detail_row(report, r) for r in rows]
+
+
+def best_selection(report: TaskReport) -> MethodResult:
+    """The most accurate non-oracle method at any N > 1."""
+    candidates = [r for r in report.results if r.method in (BEST_OF_N, BEST_OF_N_MEAN, MAJORITY) and r.n > 1]
+    return max(candidates, key=lambda r: r.accuracy)
+
+
+def observations(report: TaskReport) -> list[str]:
+    """Plain statements of the task's numbers (the interpretation is written by hand)."""
+    greedy = report.greedy
+    n = report.largest
+
+    def versus(method: str) -> str:
+        result = report.result(method, n)
+        lift = lift_percent(result.accuracy, greedy.accuracy)
+        return (f"{METHOD_LABELS[method]} at N={n}: {pct(result.accuracy)}% "
+                f"({signed(100 * (result.accuracy - greedy.accuracy))} points, lift {signed(lift, '%')})")
+
+    best = best_selection(report)
+    chosen = report.result(BEST_OF_N, n)
+    agreement = "n/a" if report.agreement is None else f"{pct(report.agreement)}%"
+    return [
+        f"- Greedy {pct(greedy.accuracy)}%, "
+        f"one temperature-1 sample {pct(report.result(SAMPLING).accuracy)}%; "
+        f"{versus(BEST_OF_N)}; {versus(BEST_OF_N_MEAN)}; {versus(MAJORITY)}.",
+        f"- Best selection rule: {METHOD_LABELS[best.method]} at N={best.n}, {pct(best.accuracy)}% "
+        f"[{pct(best.ci_low)}, {pct(best.ci_high)}]; a correct answer is among the {n} samples "
+        f"{pct(report.result(ORACLE, n).accuracy)}% of the time (pass@{n}).",
+        f"- Within an item, a correct sample out-scores a wrong one {optional(report.auc_sum)} of the time "
+        f"by log-likelihood and {optional(report.auc_mean)} by mean log-likelihood per token "
+        "(0.5 = no signal); the most likely of all samples gives greedy's answer in "
+        f"{agreement} of the items where greedy gives one.",
+        f"- Correct samples average {optional(report.tokens_right, 1)} tokens, wrong ones "
+        f"{optional(report.tokens_wrong, 1)}; best-of-{n} (lp 0) picks {chosen.mean_tokens:.1f}"
+        f" tokens at log-likelihood {chosen.mean_logprob:.2f}, greedy "
+        f"{greedy.mean_tokens:.1f} at {greedy.mean_logprob:.2f}.",
+        f"- {pct(report.answered)}% of samples state an answer the pattern finds; {pct(report.truncated)}% "
+        "hit max_tokens.",
+    ]
+
+
+def run_times(runs_file: Path) -> dict[str, float]:
+    """Seconds spent collecting each task, summed over the runs logged in runs.jsonl."""
+    seconds: dict[str, float] = {}
+    if runs_file.exists():
+        for line in runs_file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                run = json.loads(line)
+                seconds[run["task"]] = seconds.get(run["task"], 0.0) + float(run["seconds"])
+    return seconds
+
+
+def setup_section(reports: Sequence[TaskReport], runs_file: Path) -> list[str]:
+    """Machine, model, item counts, token limits and run times."""
+    seconds = run_times(runs_file)
+    total = sum(seconds.get(r.task.name, 0.0) for r in reports)
+    lines = [
+        "## Setup",
+        "",
+        f"- Machine: {os.cpu_count()} cores {platform.machine()}, no GPU; vLLM CPU backend; "
+        "the machine was shared with other work, so times are indicative.",
+        f"- Model: `{reports[0].model}` (the embedded default), bfloat16.",
+        f"- Per item: one request for {reports[0].largest} candidates at temperature 1 with a fixed seed "
+        "(`best_of_n`, `prune: false`, `return_candidates: true`) and one greedy request "
+        "(temperature 0, strategy `none`). Smaller N are simulated by sub-sampling the candidates "
+        f"(up to {reports[0].subsets} random subsets per item and N, the same subsets for every method).",
+        "- Accuracy intervals are 95% Wilson intervals over items. Lift over greedy is the paper's "
+        "(acc - acc_greedy) / acc_greedy x 100; 'points' is the absolute difference.",
+        f"- Collection time: {total / 60:.1f} min in all.",
+        "",
+        "| task | items | max_tokens | collection time | seconds per item |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in reports:
+        spent = seconds.get(r.task.name)
+        shown = "n/a" if spent is None else f"{spent / 60:.1f} min"
+        lines.append(f"| {r.task.name} | {r.items} | {r.task.max_tokens} | {shown} "
+                     f"| {r.seconds_per_item:.1f} |")
+    return [*lines, ""]
+
+
+PLOTS = [
+    ("quality_accuracy.png", "Accuracy with 95% intervals, per task and method"),
+    ("quality_lift.png", "% lift over greedy, per task, method and N"),
+    ("quality_lift_vs_n.png", "Accuracy minus greedy (points) as N grows"),
+    ("quality_loglik_vs_n.png", "Log-likelihood of the chosen answer as N grows"),
+    ("quality_length.png", "Length of the chosen answer as N grows"),
+]
+
+
+def render(reports: Sequence[TaskReport], runs_file: Path, findings: str | None) -> str:
+    """The whole markdown report."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = ["# Quality benchmark: does sharpening help?", ""]
+    if findings:
+        lines += [findings.strip(), "", f"*(The section above is written by hand in `{FINDINGS_FILE}`; "
+                  "everything below is generated by `python -m benchmarks.quality`.)*", ""]
+    lines += [f"Generated {stamp}.", "", *setup_section(reports, runs_file)]
+    for r in reports:
+        lines += [f"## {r.task.name}: {r.task.description} ({r.items} items)", "",
+                  "Accuracy (%) by N:", "", *accuracy_matrix(r), "",
+                  f"Greedy, one sample and N={r.largest}:", "", *headline_table(r), "",
+                  "Observed:", "", *observations(r), ""]
+    lines += ["## Plots", ""]
+    lines += [f"![{title}]({name})\n" for name, title in PLOTS]
+    lines += ["## Every method at every N", ""]
+    for r in reports:
+        lines += [f"### {r.task.name}", "", *full_table(r), ""]
+    return "\n".join(lines)
+
+
+def write_report(reports: Sequence[TaskReport], out: Path, runs_file: Path) -> Path:
+    """Write OUT/quality.md and its plots; return the markdown's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_plots(reports, out)
+    findings_path = out / FINDINGS_FILE
+    findings = findings_path.read_text(encoding="utf-8") if findings_path.exists() else None
+    path = out / "quality.md"
+    path.write_text(render(reports, runs_file, findings), encoding="utf-8")
+    return path
