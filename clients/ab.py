@@ -26,6 +26,7 @@ from clients.options import (
     positive_int,
     positive_int_list,
     progress_bar,
+    regex,
 )
 from clients.pool import run_closed_loop
 
@@ -129,7 +130,8 @@ async def _run(
 ) -> dict[str, list[Output]]:
     with progress_bar(len(items) * len(sides), "ab") as bar:
         async with client_from(args) as client:
-            return await run_ab(client, items, sides, args.endpoint, checker(args.checker),
+            check = checker(args.checker, args.answer_pattern)
+            return await run_ab(client, items, sides, args.endpoint, check,
                                 args.concurrency, lambda _: bar.update(1))
 
 
@@ -209,6 +211,9 @@ def add_ab_parser(commands: Any) -> None:
                         help="numeric: the last number in the output equals the answer; "
                         "exact: normalised text equality; auto: numeric for numeric answers, "
                         "else exact (default: %(default)s)")
+    parser.add_argument("--answer-pattern", type=regex, default=None, metavar="REGEX",
+                        help="judge only the answer this regex extracts (group 1, else the whole "
+                        "match), e.g. 'Answer: ([A-D])'; no match counts as wrong")
     parser.add_argument("--sweep-n", type=positive_int_list, default=None, metavar="N,N,...",
                         help="run side B once per N (sharpening.n), e.g. 1,2,4,8,16")
     parser.add_argument("--out", default="ab-report", metavar="DIR",

@@ -55,6 +55,17 @@ def auto_match(text: str, answer: str) -> bool:
     return exact_match(text, answer)
 
 
-def checker(name: CheckerName) -> Callable[[str, str], bool]:
-    """The checker function for a name."""
-    return {"numeric": numeric_match, "exact": exact_match, "auto": auto_match}[name]
+def checker(name: CheckerName, answer_pattern: str | None = None) -> Callable[[str, str], bool]:
+    """The checker for a name; with `answer_pattern` it judges only the extracted answer."""
+    check = {"numeric": numeric_match, "exact": exact_match, "auto": auto_match}[name]
+    if answer_pattern is None:
+        return check
+    pattern = re.compile(answer_pattern)
+
+    def check_extracted(text: str, answer: str) -> bool:
+        match = pattern.search(text)
+        if match is None:
+            return False
+        return check(match.group(1) if pattern.groups else match.group(0), answer)
+
+    return check_extracted
