@@ -47,17 +47,11 @@ class Side:
 
 
 def request_fields(config: dict[str, Any], max_tokens: int | None) -> dict[str, Any]:
-    """A side's request fields: max_tokens, then its config, asking for candidates by default.
-
-    Candidates make lengths and log-likelihoods exact (the chosen one's num_tokens and
-    logprob_sum); a config that sets sharpening.return_candidates keeps its own choice.
-    """
+    """A side's request fields: max_tokens, then its config."""
     clashing = [key for key in RESERVED_FIELDS if key in config]
     if clashing:
         raise InputError(f"a side's config cannot set {', '.join(clashing)}; the items do")
-    fields = ({} if max_tokens is None else {"max_tokens": max_tokens}) | config
-    fields["sharpening"] = {"return_candidates": True} | dict(fields.get("sharpening") or {})
-    return fields
+    return ({} if max_tokens is None else {"max_tokens": max_tokens}) | config
 
 
 def plan_sides(

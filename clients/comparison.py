@@ -44,15 +44,15 @@ def estimate_tokens(text: str) -> int:
 def output_from(
     completion: Completion, answer: str | None, check: Callable[[str, str], bool]
 ) -> Output:
-    """The Output of a completion; lengths are exact when the server returned candidates."""
+    """The Output of a completion; lengths are exact when the server reports them."""
     sharpening = completion.sharpening
-    chosen = sharpening.selected if sharpening else None
+    num_tokens = sharpening.selected_num_tokens if sharpening else None
     return Output(
         text=completion.text,
         selected_score=sharpening.selected_score if sharpening else None,
-        logprob_sum=chosen.logprob_sum if chosen else None,
-        num_tokens=chosen.num_tokens if chosen else estimate_tokens(completion.text),
-        length_estimated=chosen is None,
+        logprob_sum=sharpening.selected_logprob_sum if sharpening else None,
+        num_tokens=estimate_tokens(completion.text) if num_tokens is None else num_tokens,
+        length_estimated=num_tokens is None,
         generated_tokens=completion.usage.completion_tokens if completion.usage else 0,
         latency=completion.latency,
         correct=None if answer is None else check(completion.text, answer),

@@ -40,6 +40,8 @@ class Sharpening:
     length_penalty: float
     selected_index: int | None
     selected_score: float | None
+    selected_logprob_sum: float | None
+    selected_num_tokens: int | None
     candidates_drawn: int
     candidates_finished: int
     candidates_pruned: int
@@ -112,12 +114,16 @@ def parse_sharpening(data: Any) -> Sharpening | None:
     try:
         candidates = data.get("candidates")
         score = data.get("selected_score")
+        logprob_sum = data.get("selected_logprob_sum")
+        num_tokens = data.get("selected_num_tokens")
         return Sharpening(
             strategy=str(data["strategy"]),
             n=int(data["n"]),
             length_penalty=float(data.get("length_penalty", 0.0)),
             selected_index=data.get("selected_index"),
             selected_score=None if score is None else float(score),
+            selected_logprob_sum=None if logprob_sum is None else float(logprob_sum),
+            selected_num_tokens=None if num_tokens is None else int(num_tokens),
             candidates_drawn=int(data.get("candidates_drawn", 0)),
             candidates_finished=int(data.get("candidates_finished", 0)),
             candidates_pruned=int(data.get("candidates_pruned", 0)),

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from clients.ab import DEFAULT_A, DEFAULT_B, plan_sides, request_fields, run_ab
-from clients.checkers import exact_match
-from clients.comparison import Output
+from clients.checkers import exact_match, numeric_match
+from clients.comparison import Output, output_from
 from clients.items import InputError, Item
+from clients.results import parse_completion
 from clients.stats import wilson_interval
 from server.cli import build_parser
 from tests.clients.conftest import AsgiClientFactory, ServerFactory
@@ -43,14 +44,10 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_request_fields_ask_for_candidates_unless_told_not_to() -> None:
+def test_request_fields_are_max_tokens_then_the_config() -> None:
     assert request_fields(DEFAULT_A, 64) == {
-        "max_tokens": 64, "temperature": 0.0,
-        "sharpening": {"return_candidates": True, "strategy": "none"}}
-    assert request_fields({"max_tokens": 8}, 64) == {
-        "max_tokens": 8, "sharpening": {"return_candidates": True}}
-    kept = request_fields({"sharpening": {"return_candidates": False}}, None)
-    assert kept == {"sharpening": {"return_candidates": False}}
+        "max_tokens": 64, "temperature": 0.0, "sharpening": {"strategy": "none"}}
+    assert request_fields({"max_tokens": 8}, 64) == {"max_tokens": 8}
     with pytest.raises(InputError, match="messages"):
         request_fields({"messages": []}, None)
 
@@ -81,16 +78,16 @@ async def test_run_ab_scores_both_sides(asgi_client: AsgiClientFactory) -> None:
     assert not a[0].length_estimated and b[0].generated_tokens == 5
 
 
-async def test_run_ab_estimates_lengths_without_candidates_and_keeps_errors(
+async def test_run_ab_reads_exact_lengths_from_the_summary_and_keeps_errors(
     asgi_client: AsgiClientFactory,
 ) -> None:
     items = [Item(prompt="q", answer="Paris")]
-    sides = plan_sides({"sharpening": {"return_candidates": False}}, {"temperature": 9}, None)
+    sides = plan_sides({"sharpening": {"strategy": "none"}}, {"temperature": 9}, None)
     async with asgi_client() as client:
         outputs = await run_ab(client, items, sides, check=exact_match)
     a, b = outputs["A"][0], outputs["B"][0]
-    assert a.length_estimated and a.num_tokens == 2 and a.logprob_sum is None  # "t0 t1 "
-    assert a.selected_score is not None and a.log_likelihood == a.selected_score
+    assert not a.length_estimated and a.num_tokens == 3  # "t0 t1 " and the stop token
+    assert a.logprob_sum is not None and a.log_likelihood == a.selected_score
     assert a.correct is False
     assert b.error is not None and b.error.startswith("http_400")
 
@@ -118,8 +115,7 @@ def test_ab_command_writes_the_report(
     assert summary["versus_baseline"]["B"] == {
         "b_wins": 6, "ties": 0, "a_wins": 0, "undecided": 0,
         "by_correctness": 6, "by_log_likelihood": 0}
-    assert summary["configs"]["B"]["sharpening"] == {
-        "return_candidates": True, "strategy": "best_of_n", "n": 2}
+    assert summary["configs"]["B"]["sharpening"] == {"strategy": "best_of_n", "n": 2}
     assert summary["run"]["items"] == 6 and summary["run"]["checker"] == "numeric"
     rows = read_jsonl(out / "items.jsonl")
     assert len(rows) == 6 and rows[0]["prompt"] == "question 0" and rows[0]["answer"] == "1"
@@ -191,3 +187,13 @@ def test_ab_rejects_bad_flags(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["ab", *argv])
     assert exit_info.value.code == 2
+
+
+def test_output_estimates_length_when_the_server_reports_none() -> None:
+    completion = parse_completion({
+        "id": "x", "model": "m", "choices": [{"index": 0, "text": "twelve chars", "finish_reason": "stop"}],
+        "sharpening": {"strategy": "none", "n": 1, "selected_score": -1.5},
+    }, latency=0.1)
+    out = output_from(completion, "12", numeric_match)
+    assert out.length_estimated and out.num_tokens == 3 and out.logprob_sum is None
+    assert out.correct is False
