@@ -28,6 +28,7 @@ from benchmarks.quality_stats import (
     evaluate,
     greedy_agreement,
     lift_percent,
+    paired_difference,
     ranking_auc,
 )
 
@@ -135,17 +136,20 @@ def accuracy_matrix(report: TaskReport) -> list[str]:
 def detail_row(report: TaskReport, result: MethodResult) -> str:
     """One method at one N: accuracy with CI, change over greedy, chosen answers' means."""
     greedy = report.greedy
-    points = 100 * (result.accuracy - greedy.accuracy)
+    points, low, high = (100 * x for x in paired_difference(result, greedy))
+    change, lift = "", ""
+    if result is not greedy:
+        change = f"{signed(points)} [{signed(low)}, {signed(high)}]"
+        lift = signed(lift_percent(result.accuracy, greedy.accuracy), "%")
     return (
         f"| {METHOD_LABELS[result.method]} | {result.n} | {pct(result.accuracy)} "
-        f"[{pct(result.ci_low)}, {pct(result.ci_high)}] | {signed(points)} "
-        f"| {signed(lift_percent(result.accuracy, greedy.accuracy), '%')} "
+        f"[{pct(result.ci_low)}, {pct(result.ci_high)}] | {change} | {lift} "
         f"| {result.mean_logprob:.2f} | {result.mean_tokens:.1f} |"
     )
 
 
 DETAIL_HEADER = [
-    "| method | N | accuracy % [95% CI] | vs greedy (points) | lift over greedy | "
+    "| method | N | accuracy % [95% CI] | vs greedy, points [paired 95% CI] | lift over greedy | "
     "mean log-likelihood | mean tokens |",
     "|---|---:|---|---:|---:|---:|---:|",
 ]
@@ -179,8 +183,9 @@ def observations(report: TaskReport) -> list[str]:
     def versus(method: str) -> str:
         result = report.result(method, n)
         lift = lift_percent(result.accuracy, greedy.accuracy)
+        points, low, high = (100 * x for x in paired_difference(result, greedy))
         return (f"{METHOD_LABELS[method]} at N={n}: {pct(result.accuracy)}% "
-                f"({signed(100 * (result.accuracy - greedy.accuracy))} points, lift {signed(lift, '%')})")
+                f"({signed(points)} points [{signed(low)}, {signed(high)}], lift {signed(lift, '%')})")
 
     best = best_selection(report)
     chosen = report.result(BEST_OF_N, n)
@@ -230,8 +235,12 @@ def setup_section(reports: Sequence[TaskReport], runs_file: Path) -> list[str]:
         "(`best_of_n`, `prune: false`, `return_candidates: true`) and one greedy request "
         "(temperature 0, strategy `none`). Smaller N are simulated by sub-sampling the candidates "
         f"(up to {reports[0].subsets} random subsets per item and N, the same subsets for every method).",
-        "- Accuracy intervals are 95% Wilson intervals over items. Lift over greedy is the paper's "
-        "(acc - acc_greedy) / acc_greedy x 100; 'points' is the absolute difference.",
+        "- Accuracy intervals are 95% Wilson intervals over items. 'Points' is the absolute difference "
+        "from greedy, with a paired 95% interval over the same items (normal approximation); lift over "
+        "greedy is the paper's (acc - acc_greedy) / acc_greedy x 100.",
+        "- best-of-N, lp 0 keeps the candidate with the highest raw log-likelihood (finished before "
+        "truncated), lp 1 the highest log-likelihood per token; majority vote counts the answers the "
+        "task's pattern extracts (numbers compared by value), ties broken by log-likelihood.",
         f"- Collection time: {total / 60:.1f} min in all.",
         "",
         "| task | items | max_tokens | collection time | seconds per item |",

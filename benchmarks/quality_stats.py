@@ -60,7 +60,10 @@ class ItemSamples:
 
 @dataclass(frozen=True)
 class MethodResult:
-    """A method at one N over a task: accuracy with its 95% Wilson interval, chosen answers' means."""
+    """A method at one N over a task: accuracy with its 95% Wilson interval, chosen answers' means.
+
+    `item_accuracy` holds each item's accuracy (averaged over its subsets), in item order.
+    """
 
     method: str
     n: int
@@ -70,6 +73,7 @@ class MethodResult:
     ci_high: float
     mean_logprob: float
     mean_tokens: float
+    item_accuracy: tuple[float, ...]
 
 
 Selector = Callable[[Sequence[Sample], Sequence[int]], int]
@@ -93,6 +97,24 @@ def lift_percent(accuracy: float, baseline: float) -> float | None:
     if baseline <= 0:
         return None
     return (accuracy - baseline) / baseline * 100.0
+
+
+def paired_difference(
+    result: MethodResult, baseline: MethodResult, z: float = Z95
+) -> tuple[float, float, float]:
+    """Mean per-item accuracy difference from a baseline on the same items, with a 95% interval.
+
+    A paired interval (normal approximation over items): much narrower than comparing two
+    Wilson intervals, since both methods answer the same questions.
+    """
+    if len(result.item_accuracy) != len(baseline.item_accuracy):
+        raise ValueError("paired results must cover the same items")
+    differences = [a - b for a, b in zip(result.item_accuracy, baseline.item_accuracy, strict=True)]
+    mean = statistics.fmean(differences)
+    if len(differences) < 2:
+        return mean, mean, mean
+    half = z * statistics.stdev(differences) / math.sqrt(len(differences))
+    return mean, mean - half, mean + half
 
 
 def rank_positions(samples: Sequence[Sample], length_penalty: float) -> list[int]:
@@ -161,7 +183,8 @@ def summarize(method: str, n: int, per_item: Sequence[Sequence[Sample]]) -> Meth
     """Accuracy and means over items, each item's value averaged over its chosen samples."""
     if not per_item:
         raise ValueError("no items to summarize")
-    accuracy = statistics.fmean(statistics.fmean(s.correct for s in chosen) for chosen in per_item)
+    item_accuracy = tuple(statistics.fmean(s.correct for s in chosen) for chosen in per_item)
+    accuracy = statistics.fmean(item_accuracy)
     low, high = wilson_interval(accuracy, len(per_item))
     return MethodResult(
         method=method,
@@ -172,6 +195,7 @@ def summarize(method: str, n: int, per_item: Sequence[Sequence[Sample]]) -> Meth
         ci_high=high,
         mean_logprob=statistics.fmean(statistics.fmean(s.logprob_sum for s in c) for c in per_item),
         mean_tokens=statistics.fmean(statistics.fmean(s.num_tokens for s in c) for c in per_item),
+        item_accuracy=item_accuracy,
     )
 
 

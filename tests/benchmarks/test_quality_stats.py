@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 
 import pytest
 
@@ -22,6 +23,7 @@ from benchmarks.quality_stats import (
     lift_percent,
     majority_of,
     oracle_of,
+    paired_difference,
     rank_positions,
     ranking_auc,
     subsets,
@@ -247,3 +249,16 @@ def test_greedy_agreement_compares_the_top_sample_with_greedy_and_skips_greedy_w
     silent = ItemSamples("c", sample(0.0), (sample(-1.0, "4"),))
     assert greedy_agreement([agrees, differs, silent], 0.0) == 0.5
     assert greedy_agreement([silent], 0.0) is None
+
+
+def test_paired_difference_is_the_mean_item_difference_with_a_normal_interval() -> None:
+    samples = (sample(-1.0),)
+    base = summarize(GREEDY, 1, [[sample(-1.0, correct=c)] for c in (True, False, False, False)])
+    better = summarize(BEST_OF_N, 1, [[sample(-1.0, correct=c)] for c in (True, True, False, True)])
+    mean, low, high = paired_difference(better, base)
+    assert mean == pytest.approx(0.5)
+    half = 1.959963984540054 * statistics.stdev([0, 1, 0, 1]) / 2
+    assert (low, high) == pytest.approx((0.5 - half, 0.5 + half))
+    assert paired_difference(base, base) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        paired_difference(better, summarize(GREEDY, 1, [samples]))
