@@ -83,14 +83,14 @@ def test_pruning_generates_fewer_tokens_than_full_best_of_n(server_url: str) -> 
 
 
 def test_rejection_with_an_easy_threshold_stops_at_the_first_wave(server_url: str) -> None:
-    s = sharpen(server_url, ARITHMETIC, 24, strategy="rejection", n=8, threshold=-1e9)["sharpening"]
+    s = sharpen(server_url, ARITHMETIC, 48, strategy="rejection", n=8, threshold=-1e9)["sharpening"]
     assert s["strategy"] == "rejection" and s["candidates_drawn"] == 4
     chosen = next(c for c in s["candidates"] if c["index"] == s["selected_index"])
     assert chosen["status"] == "finished" and chosen["score"] >= -1e9
 
 
 def test_rejection_with_an_impossible_threshold_falls_back_to_the_best(server_url: str) -> None:
-    s = sharpen(server_url, ARITHMETIC, 24, strategy="rejection", n=6, threshold=1.0, prune=False)[
+    s = sharpen(server_url, ARITHMETIC, 48, strategy="rejection", n=6, threshold=1.0, prune=False)[
         "sharpening"
     ]
     assert s["candidates_drawn"] == 6
@@ -98,20 +98,20 @@ def test_rejection_with_an_impossible_threshold_falls_back_to_the_best(server_ur
 
 
 def test_power_with_huge_alpha_is_best_of_n(server_url: str) -> None:
-    s = sharpen(server_url, ARITHMETIC, 24, strategy="power", n=6, alpha=1e6)["sharpening"]
+    s = sharpen(server_url, ARITHMETIC, 48, strategy="power", n=6, alpha=1e6)["sharpening"]
     assert s["strategy"] == "power" and s["candidates_pruned"] == 0
     assert s["selected_index"] == best(s["candidates"], key="logprob_sum")["index"]
 
 
 def test_power_returns_a_finished_candidate(server_url: str) -> None:
-    s = sharpen(server_url, ARITHMETIC, 24, strategy="power", n=6, alpha=2.0)["sharpening"]
+    s = sharpen(server_url, ARITHMETIC, 48, strategy="power", n=6, alpha=2.0)["sharpening"]
     chosen = next(c for c in s["candidates"] if c["index"] == s["selected_index"])
     assert chosen["status"] == "finished" or s["candidates_finished"] == 0
 
 
 def test_majority_returns_the_best_candidate_of_the_most_frequent_answer(server_url: str) -> None:
     pattern = r"(\d+)"
-    s = sharpen(server_url, ARITHMETIC, 24, strategy="majority", n=8, answer_pattern=pattern)["sharpening"]
+    s = sharpen(server_url, ARITHMETIC, 48, strategy="majority", n=8, answer_pattern=pattern)["sharpening"]
     cands = s["candidates"]
     assert s["candidates_pruned"] == 0
     answers = {c["index"]: (m.group(1) if (m := re.search(pattern, c["text"])) else None) for c in cands}
