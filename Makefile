@@ -53,3 +53,6 @@ bench-quality: model
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+soak: model
+	$(BIN)/python -m benchmarks.soak
