@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.datasets import Task
-from benchmarks.quality_data import Record
+from benchmarks.quality_data import Record, normalize_answer
 from benchmarks.quality_plots import write_plots
 from benchmarks.quality_stats import (
     BEST_OF_N,
@@ -25,11 +25,13 @@ from benchmarks.quality_stats import (
     SELECTION_METHODS,
     ItemSamples,
     MethodResult,
+    best_answers,
     evaluate,
     greedy_agreement,
     lift_percent,
     paired_difference,
     ranking_auc,
+    top_answer_share,
 )
 
 FINDINGS_FILE = "quality_findings.md"
@@ -48,6 +50,9 @@ class TaskReport:
     auc_sum: float | None
     auc_mean: float | None
     agreement: float | None
+    top_best: tuple[str | None, float]
+    top_greedy: tuple[str | None, float]
+    top_reference: tuple[str | None, float]
     answered: float
     truncated: float
     tokens_right: float | None
@@ -78,6 +83,9 @@ class TaskReport:
             auc_sum=ranking_auc(items, 0.0),
             auc_mean=ranking_auc(items, 1.0),
             agreement=greedy_agreement(items, 0.0),
+            top_best=top_answer_share(best_answers(items, 0.0)),
+            top_greedy=top_answer_share([item.greedy.answer for item in items]),
+            top_reference=top_answer_share([normalize_answer(r["answer"]) for r in records]),
             answered=statistics.fmean(s.answer is not None for s in samples),
             truncated=statistics.fmean(not s.finished for s in samples),
             tokens_right=statistics.fmean(right) if right else None,
@@ -118,6 +126,12 @@ def signed(value: float | None, unit: str = "") -> str:
 def optional(value: float | None, digits: int = 2) -> str:
     """A number, or n/a."""
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def share(top: tuple[str | None, float]) -> str:
+    """A most frequent answer and its share, e.g. "C" (91.3%)."""
+    answer, fraction = top
+    return f"{'none' if answer is None else repr(answer)} ({pct(fraction)}%)"
 
 
 def accuracy_matrix(report: TaskReport) -> list[str]:
@@ -205,6 +219,8 @@ def observations(report: TaskReport) -> list[str]:
         f"{optional(report.tokens_wrong, 1)}; best-of-{n} (lp 0) picks {chosen.mean_tokens:.1f}"
         f" tokens at log-likelihood {chosen.mean_logprob:.2f}, greedy "
         f"{greedy.mean_tokens:.1f} at {greedy.mean_logprob:.2f}.",
+        f"- Most frequent answer: {share(report.top_best)} of the most likely samples' answers, "
+        f"{share(report.top_greedy)} of greedy's, {share(report.top_reference)} of the reference answers.",
         f"- {pct(report.answered)}% of samples state an answer the pattern finds; {pct(report.truncated)}% "
         "hit max_tokens.",
     ]

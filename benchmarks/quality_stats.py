@@ -236,9 +236,25 @@ def greedy_agreement(items: Sequence[ItemSamples], length_penalty: float) -> flo
 
     Items where greedy gives no answer are left out; None when that leaves none.
     """
-    same = []
-    for item in items:
-        if item.greedy.answer is not None:
-            top = best_of(rank_positions(item.samples, length_penalty), range(len(item.samples)))
-            same.append(item.samples[top].answer == item.greedy.answer)
+    same = [
+        best == item.greedy.answer
+        for item, best in zip(items, best_answers(items, length_penalty), strict=True)
+        if item.greedy.answer is not None
+    ]
     return statistics.fmean(same) if same else None
+
+
+def top_answer_share(answers: Sequence[str | None]) -> tuple[str | None, float]:
+    """The most frequent answer (None counts as one) and the share of answers that give it."""
+    if not answers:
+        raise ValueError("no answers")
+    answer, count = Counter(answers).most_common(1)[0]
+    return answer, count / len(answers)
+
+
+def best_answers(items: Sequence[ItemSamples], length_penalty: float) -> list[str | None]:
+    """Per item, the answer of its best-ranked sample among all of them."""
+    return [
+        item.samples[best_of(rank_positions(item.samples, length_penalty), range(len(item.samples)))].answer
+        for item in items
+    ]

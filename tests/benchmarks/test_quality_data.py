@@ -62,8 +62,9 @@ def test_cache_round_trips_and_knows_what_was_collected(tmp_path: Path) -> None:
 
 
 def test_limits_take_a_count_for_every_task_and_per_task_overrides() -> None:
-    limits = parse_limits(["10", "gsm8k=3"])
-    assert limits == {"arithmetic": 10, "arc_easy": 10, "gsm8k": 3}
+    assert parse_limits(["10", "gsm8k=3"]) == {"arithmetic": 10, "arc_easy": 10, "gsm8k": 3}
+    assert parse_limits(["arc_easy=7"]) == {"arc_easy": 7}
+    assert parse_limits([]) == {}
     with pytest.raises(argparse.ArgumentTypeError):
         parse_limits(["nosuch=3"])
 

@@ -17,6 +17,7 @@ from benchmarks.quality_stats import (
     SAMPLING,
     ItemSamples,
     Sample,
+    best_answers,
     best_of,
     evaluate,
     greedy_agreement,
@@ -28,6 +29,7 @@ from benchmarks.quality_stats import (
     ranking_auc,
     subsets,
     summarize,
+    top_answer_share,
     wilson_interval,
 )
 from clients.stats import wilson_interval as client_wilson
@@ -262,3 +264,19 @@ def test_paired_difference_is_the_mean_item_difference_with_a_normal_interval() 
     assert paired_difference(base, base) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError):
         paired_difference(better, summarize(GREEDY, 1, [samples]))
+
+
+def test_top_answer_share_counts_missing_answers_too() -> None:
+    assert top_answer_share(["C", "C", "A", None]) == ("C", 0.5)
+    assert top_answer_share([None, None, "B"]) == (None, pytest.approx(2 / 3))
+    with pytest.raises(ValueError):
+        top_answer_share([])
+
+
+def test_best_answers_take_each_items_most_likely_sample() -> None:
+    items = [
+        ItemSamples("a", sample(0.0), (sample(-3.0, "A"), sample(-1.0, "C"))),
+        ItemSamples("b", sample(0.0), (sample(-2.0, "B", tokens=2), sample(-3.0, "C", tokens=30))),
+    ]
+    assert best_answers(items, 0.0) == ["C", "B"]
+    assert best_answers(items, 1.0) == ["C", "C"]
