@@ -16,14 +16,14 @@ import logging
 import platform
 import statistics
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks.quality_collect import free_port, spawned_server
+from benchmarks.servers import SEEDED_WHETSTONE_FLAGS, free_port, spawned, whetstone_command
 from clients import WhetstoneClient
 from clients.prompts import LOAD_PROMPTS
 
@@ -214,18 +214,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def spawned_server(args: argparse.Namespace) -> AbstractContextManager[str]:
+    """A whetstone server subprocess for this benchmark (seeded requests need its flags)."""
+    port = free_port()
+    command = whetstone_command(port, SEEDED_WHETSTONE_FLAGS, args.enforce_eager)
+    return spawned(command, f"http://127.0.0.1:{port}", args.out / "pruning_server.log")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report."""
     args = build_parser().parse_args(argv)
     args.prompts = list(LOAD_PROMPTS[: args.prompts])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
-    server = (
-        nullcontext(args.url)
-        if args.url
-        else spawned_server(free_port(), args.enforce_eager, args.out / "pruning_server.log")
-    )
-    with server as url:
+    with nullcontext(args.url) if args.url else spawned_server(args) as url:
         samples = measure(url, args.max_tokens, args.prompts)
     table = summarise(samples)
     write_report(args.out, table, samples, args, time.perf_counter() - started)

