@@ -1,0 +1,222 @@
+"""Soak test (not in CI): many mixed requests at high concurrency, some clients hanging up.
+
+500 requests at concurrency 16 by default, a mix of every strategy, streaming, legacy
+completions, bad input (which must be a 400) and clients that disconnect early (which must
+leave no candidate running). Reports errors by kind, latency percentiles and the memory of
+the server's process group before and after, then checks the server still serves.
+
+    python -m benchmarks.soak                      # starts its own server
+    python -m benchmarks.soak --url http://127.0.0.1:8000 --requests 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import time
+from collections import Counter
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tqdm import tqdm
+
+from benchmarks.pruning import machine, percentile
+from benchmarks.servers import free_port, spawned, whetstone_command
+from clients import AsyncWhetstoneClient, WhetstoneError
+
+PROMPTS = (
+    "What is 6 times 7?",
+    "Name a famous painter.",
+    "Write one sentence about rain.",
+    "What is the capital of Japan?",
+    "Give me a synonym for happy.",
+)
+# name -> (share of requests, request fields); "disconnect" requests give up after 0.3 s
+MIX: dict[str, tuple[float, dict[str, Any]]] = {
+    "best_of_4": (0.30, {"sharpening": {"n": 4}}),
+    "greedy_stream": (0.15, {"temperature": 0.0, "stream": True, "sharpening": {"strategy": "none"}}),
+    "majority": (0.08, {"sharpening": {"strategy": "majority", "n": 4, "answer_pattern": r"(\d+)"}}),
+    "power": (0.07, {"sharpening": {"strategy": "power", "n": 4, "alpha": 4.0}}),
+    "rejection": (0.07, {"sharpening": {"strategy": "rejection", "n": 8, "threshold": -15.0}}),
+    "legacy_best_of": (0.08, {"best_of": 3}),
+    "bad_input": (0.10, {"temperature": 7.5}),
+    "disconnect": (0.15, {"max_tokens": 400, "sharpening": {"n": 8, "prune": False}}),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one request went."""
+
+    kind: str
+    result: str  # ok | expected_400 | disconnected | unexpected:<error kind>
+    latency: float
+
+
+def group_rss_mib(pgid: int | None) -> float | None:
+    """Resident memory of every process in a process group (MiB), or None without one."""
+    if pgid is None:
+        return None
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.getpgid(int(pid)) != pgid:
+                continue
+            status = Path(f"/proc/{pid}/status").read_text()
+        except (OSError, ProcessLookupError):
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+async def one_request(url: str, kind: str, index: int) -> Outcome:
+    """Send one request of the given kind and classify what came back."""
+    fields = dict(MIX[kind][1])
+    timeout = 0.3 if kind == "disconnect" else 300.0
+    messages = [{"role": "user", "content": PROMPTS[index % len(PROMPTS)]}]
+    started = time.perf_counter()
+    async with AsyncWhetstoneClient(url, timeout=timeout, max_retries=3) as client:
+        try:
+            if kind == "legacy_best_of":
+                await client.complete(PROMPTS[index % len(PROMPTS)], max_tokens=24, **fields)
+            else:
+                await client.chat(messages, **({"max_tokens": 24} | fields))
+            result = "ok"
+        except WhetstoneError as exc:
+            expected = {"bad_input": "http_400", "disconnect": "timeout"}.get(kind)
+            result = {"http_400": "expected_400", "timeout": "disconnected"}.get(exc.kind, "")
+            if exc.kind != expected:
+                result = f"unexpected:{exc.kind}"
+    return Outcome(kind, result, time.perf_counter() - started)
+
+
+async def soak(url: str, requests: int, concurrency: int, seed: int) -> list[Outcome]:
+    """Run the mix with `concurrency` requests in flight."""
+    rng = random.Random(seed)
+    kinds = rng.choices(list(MIX), weights=[share for share, _ in MIX.values()], k=requests)
+    gate = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=requests, desc="soak", unit="req")
+
+    async def guarded(i: int, kind: str) -> Outcome:
+        async with gate:
+            outcome = await one_request(url, kind, i)
+            bar.update(1)
+            return outcome
+
+    outcomes = await asyncio.gather(*(guarded(i, k) for i, k in enumerate(kinds)))
+    bar.close()
+    return list(outcomes)
+
+
+def server_state(url: str) -> dict[str, Any]:
+    """Health and the in-flight gauges after the run (candidates must be 0)."""
+    metrics = httpx.get(f"{url}/metrics").text
+    gauges = {
+        name: float(m.group(1))
+        for name in ("whetstone_inflight_candidates", "whetstone_inflight_requests")
+        if (m := re.search(rf"^{name} (\S+)$", metrics, re.M))
+    }
+    return {"health": httpx.get(f"{url}/health").status_code} | gauges
+
+
+def report(
+    outcomes: list[Outcome],
+    state: dict[str, Any],
+    memory: tuple[float | None, float | None],
+    args: argparse.Namespace,
+    wall: float,
+) -> str:
+    """The markdown report."""
+    ok = [o.latency for o in outcomes if o.result == "ok"]
+    results = Counter(o.result for o in outcomes)
+    by_kind = Counter((o.kind, o.result) for o in outcomes)
+    unexpected = sum(n for r, n in results.items() if r.startswith("unexpected"))
+    before, after = memory
+    lines = [
+        "# Soak test",
+        "",
+        f"Machine: {machine()}; embedded SmolLM2-135M-Instruct on the vLLM CPU build. "
+        f"{len(outcomes)} requests at concurrency {args.concurrency}, max_tokens 24 (400 for the "
+        f"disconnecting ones), run took {wall / 60:.1f} min. Re-run: `make soak`.",
+        "",
+        f"- unexpected errors: **{unexpected}** (any 5xx, or a 4xx where a 200 was due)",
+        f"- successful requests: {len(ok)}; latency p50 {percentile(ok, 50):.2f} s, "
+        f"p99 {percentile(ok, 99):.2f} s"
+        if ok
+        else "- no successful request",
+        f"- server after the run: /health {state.get('health')}, candidates in flight "
+        f"{state.get('whetstone_inflight_candidates')}, requests in flight "
+        f"{state.get('whetstone_inflight_requests')}",
+        f"- memory of the server's processes: {before:.0f} MiB before, {after:.0f} MiB after"
+        if before is not None and after is not None
+        else "- memory: not measured (external server)",
+        "",
+        "| kind | result | requests |",
+        "|---|---|---|",
+        *[f"| {kind} | {result} | {n} |" for (kind, result), n in sorted(by_kind.items())],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line flags."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.soak",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--url", help="a running whetstone server (default: start one)")
+    parser.add_argument("--requests", type=int, default=500, help="requests in all")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the request mix")
+    parser.add_argument("--enforce-eager", action="store_true", help="start the server in eager mode")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the soak test; exit 1 on any unexpected error or leftover candidate."""
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    port = free_port()
+    url = args.url or f"http://127.0.0.1:{port}"
+    command = whetstone_command(port, enforce_eager=args.enforce_eager)
+    server = nullcontext(url) if args.url else spawned(command, url, args.out / "soak_server.log")
+    with server:
+        pgid = None if args.url else _server_pgid(port)
+        asyncio.run(soak(url, 16, 8, seed=args.seed + 1))  # warm-up
+        before = group_rss_mib(pgid)
+        outcomes = asyncio.run(soak(url, args.requests, args.concurrency, args.seed))
+        time.sleep(2)
+        state, after = server_state(url), group_rss_mib(pgid)
+    text = report(outcomes, state, (before, after), args, time.perf_counter() - started)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "soak.md").write_text(text)
+    (args.out / "soak.json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=1))
+    print(text)
+    bad = any(o.result.startswith("unexpected") for o in outcomes)
+    return 1 if bad or state.get("whetstone_inflight_candidates") else 0
+
+
+def _server_pgid(port: int) -> int | None:
+    """The process group of the server listening on `port` (it leads its own group)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmdline and str(port).encode() in cmdline:
+            return os.getpgid(int(pid))
+    return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
