@@ -37,7 +37,7 @@ from benchmarks.quality_collect import (
     free_port,
     spawned_server,
 )
-from benchmarks.quality_data import graded_items, raw_path, read_records, runs_path
+from benchmarks.quality_data import cached_ids, graded_items, raw_path, read_records, runs_path
 from benchmarks.quality_report import TaskReport, write_report
 
 # The committed results' item counts (about 45 minutes on 2 shared cores).
@@ -138,8 +138,20 @@ async def collect_all(
         log_run(args.out, collection, url, spawned)
 
 
+def uncached(args: argparse.Namespace, limits: dict[str, int]) -> int:
+    """How many requested items are not in the cache yet."""
+    count = 0
+    for name in args.tasks:
+        done = cached_ids(raw_path(args.out, name), args.max_n, TASKS[name].max_tokens)
+        count += sum(item.id not in done for item in load_task(name, limits.get(name, DEFAULT_LIMITS[name])))
+    return count
+
+
 def collect(args: argparse.Namespace, limits: dict[str, int]) -> None:
     """Collect against --url, or against a server started for the run and stopped after it."""
+    if uncached(args, limits) == 0:
+        log.info("every requested item is cached under %s; no server needed", args.out / "quality_raw")
+        return
     if args.url is not None:
         asyncio.run(collect_all(args, args.url, limits, None))
         return

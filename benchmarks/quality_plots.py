@@ -21,6 +21,7 @@ from benchmarks.quality_stats import (
     SAMPLING,
     MethodResult,
     lift_percent,
+    paired_difference,
 )
 
 if TYPE_CHECKING:
@@ -108,6 +109,9 @@ def lift_bars(reports: Sequence[TaskReport], path: Path) -> None:
         if sample is not None:
             ax.axhline(sample, color=COLORS[SAMPLING], linestyle=":", linewidth=2, label="one sample (N=1)")
         ax.axhline(0, color="black", linewidth=0.8)
+        greedy_correct = round(report.greedy.accuracy * report.items)
+        ax.set_title(f"{report.task.name}: greedy {100 * report.greedy.accuracy:.1f}% "
+                     f"({greedy_correct} of {report.items})", fontsize=11)
         ax.set_xticks(range(len(sizes)), [f"N={n}" for n in sizes])
         ax.set_ylabel("lift over greedy (%)")
         if report.greedy.accuracy == 0:
@@ -122,10 +126,15 @@ def versus_n(
     ylabel: str,
     value: Callable[[TaskReport, MethodResult], float],
     methods: Sequence[str],
+    band: Callable[[TaskReport, MethodResult], tuple[float, float]] | None = None,
 ) -> None:
-    """One line per method over N (log2 axis), with greedy as a dashed reference."""
+    """One line per method over N (log2 axis), greedy dashed; `band` shades best-of-N lp 0's interval."""
     figure, axes = task_axes(reports, title)
     for ax, report in zip(axes, reports, strict=True):
+        if band is not None:
+            lows, highs = zip(*(band(report, report.result(BEST_OF_N, n)) for n in report.sizes), strict=True)
+            ax.fill_between(report.sizes, lows, highs, color=COLORS[BEST_OF_N], alpha=0.12, linewidth=0,
+                            label=f"95% paired interval, {METHOD_LABELS[BEST_OF_N]}")
         for method in methods:
             results = [report.result(method, n) for n in report.sizes]
             ax.plot(report.sizes, [value(report, r) for r in results], marker="o", markersize=4,
@@ -144,13 +153,19 @@ def points_over_greedy(report: TaskReport, result: MethodResult) -> float:
     return 100 * (result.accuracy - report.greedy.accuracy)
 
 
+def points_interval(report: TaskReport, result: MethodResult) -> tuple[float, float]:
+    """The paired 95% interval of accuracy minus greedy accuracy, in percentage points."""
+    _, low, high = paired_difference(result, report.greedy)
+    return 100 * low, 100 * high
+
+
 def write_plots(reports: Sequence[TaskReport], out: Path) -> None:
     """Write the five PNGs the report links to."""
     accuracy_bars(reports, out / "quality_accuracy.png")
     lift_bars(reports, out / "quality_lift.png")
     versus_n(reports, out / "quality_lift_vs_n.png",
              "Accuracy minus greedy (percentage points) as N grows; 0 = greedy",
-             "points over greedy", points_over_greedy, SELECTORS)
+             "points over greedy", points_over_greedy, SELECTORS, band=points_interval)
     versus_n(reports, out / "quality_loglik_vs_n.png",
              "Mean log-likelihood (sum over tokens) of the chosen answer",
              "log-likelihood (nats)", lambda _, r: r.mean_logprob, SELECTORS)
