@@ -129,7 +129,10 @@ class VllmEngine:
         if opts.kv_cache_gib:
             kwargs["kv_cache_memory_bytes"] = int(opts.kv_cache_gib * 1024**3)
         kwargs.update(opts.extra)
-        self._llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
+        args = AsyncEngineArgs(**kwargs)
+        if needs_whole_prefills(opts.extra):
+            args = without_chunked_prefill(args)
+        self._llm = AsyncLLM.from_engine_args(args)
         self._tokenizer = self._llm.get_tokenizer()
         self.max_model_len = int(self._llm.model_config.max_model_len)
         logger.info("engine ready: %s (max_model_len %d)", opts.model, self.max_model_len)
@@ -208,3 +211,24 @@ def token_logprob(step: dict[int, Any], token: int, top: int) -> TokenLogprob:
         ranked = sorted(step.values(), key=lambda lp: lp.rank or 0)[:top]
         alternatives = tuple((lp.decoded_token or "", lp.logprob) for lp in ranked)
     return TokenLogprob(sampled.decoded_token or "", sampled.logprob, alternatives)
+
+
+def needs_whole_prefills(extra: dict[str, Any]) -> bool:
+    """On CPU, seeded requests must not be prefilled in chunks (unless the user decided).
+
+    vLLM rewinds a seeded request's random generator after a partial prefill, and CPU
+    generators cannot rewind: the engine dies ("CPU Generator does not use offset"). Every
+    candidate carries a seed when the request has one, so this is easy to hit.
+    """
+    from vllm.platforms import current_platform
+
+    chosen = {"enable_chunked_prefill", "max_num_batched_tokens"} & extra.keys()
+    return current_platform.is_cpu() and not chosen
+
+
+def without_chunked_prefill(args: Any) -> Any:
+    """The same engine arguments with whole-prompt prefills (a step fits the longest prompt)."""
+    from dataclasses import replace
+
+    max_model_len = args.create_engine_config().model_config.max_model_len
+    return replace(args, enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, 2048))

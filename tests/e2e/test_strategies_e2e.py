@@ -143,3 +143,15 @@ def test_client_disconnect_aborts_candidates_in_the_engine(server_url: str) -> N
         assert time.monotonic() < deadline, "candidates still running 5 s after the disconnect"
         time.sleep(0.1)
     assert metric(server_url, aborted) > before
+
+
+def test_seeded_requests_with_many_candidates_keep_the_engine_alive(server_url: str) -> None:
+    """32 seeded candidates overflow one prefill step; on CPU that used to kill the engine."""
+    long_prompt = [{"role": "user", "content": "Summarise: " + "The river runs to the sea. " * 20}]
+    body = {"messages": long_prompt, "max_tokens": 8, "seed": 7,
+            "sharpening": {"n": 32, "prune": False}}
+    r = httpx.post(server_url + CHAT, json=body, timeout=300)
+    assert r.status_code == 200, r.text
+    assert r.json()["sharpening"]["candidates_drawn"] == 32
+    assert r.json()["usage"]["prompt_tokens"] * 32 > 2048  # more than one step's token budget
+    assert httpx.get(server_url + "/health").status_code == 200
