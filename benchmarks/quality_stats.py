@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from clients.stats import wilson_interval
+
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
 
 GREEDY = "greedy"
@@ -77,19 +79,6 @@ class MethodResult:
 
 
 Selector = Callable[[Sequence[Sample], Sequence[int]], int]
-
-
-def wilson_interval(proportion: float, trials: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion observed over `trials` (0, 1 for no trials)."""
-    if not 0.0 <= proportion <= 1.0:
-        raise ValueError(f"proportion {proportion} is outside 0..1")
-    if trials <= 0:
-        return 0.0, 1.0
-    denominator = 1 + z * z / trials
-    centre = (proportion + z * z / (2 * trials)) / denominator
-    spread = proportion * (1 - proportion) / trials + z * z / (4 * trials * trials)
-    half = z * math.sqrt(spread) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def lift_percent(accuracy: float, baseline: float) -> float | None:
@@ -185,7 +174,7 @@ def summarize(method: str, n: int, per_item: Sequence[Sequence[Sample]]) -> Meth
         raise ValueError("no items to summarize")
     item_accuracy = tuple(statistics.fmean(s.correct for s in chosen) for chosen in per_item)
     accuracy = statistics.fmean(item_accuracy)
-    low, high = wilson_interval(accuracy, len(per_item))
+    low, high = wilson_interval(accuracy * len(per_item), len(per_item))
     return MethodResult(
         method=method,
         n=n,

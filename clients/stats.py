@@ -34,8 +34,11 @@ def distribution(values: Sequence[float]) -> dict[str, float] | None:
     }
 
 
-def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """The Wilson score interval for a binomial proportion; (0, 1) when there are no trials."""
+def wilson_interval(successes: float, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval for a binomial proportion; (0, 1) when there are no trials.
+
+    `successes` may be fractional (e.g. an accuracy averaged over sub-samples, times trials).
+    """
     if not 0 <= successes <= trials:
         raise ValueError(f"successes={successes} must lie in 0..trials={trials}")
     if trials == 0:

@@ -30,9 +30,8 @@ from benchmarks.quality_stats import (
     subsets,
     summarize,
     top_answer_share,
-    wilson_interval,
 )
-from clients.stats import wilson_interval as client_wilson
+from clients.stats import wilson_interval
 
 
 def sample(
@@ -62,25 +61,15 @@ def result(results: list, method: str, n: int):  # type: ignore[no-untyped-def]
 def test_wilson_interval_matches_reference_values(
     proportion: float, trials: int, low: float, high: float
 ) -> None:
-    assert wilson_interval(proportion, trials) == pytest.approx((low, high), abs=1e-6)
+    got = wilson_interval(proportion * trials, trials)
+    assert got == pytest.approx((low, high), abs=1e-6)
 
 
-@pytest.mark.parametrize(("successes", "trials"), [(0, 1), (1, 3), (7, 40), (64, 200), (199, 200)])
-def test_wilson_interval_agrees_with_the_client_library_on_counts(successes: int, trials: int) -> None:
-    assert wilson_interval(successes / trials, trials) == pytest.approx(client_wilson(successes, trials))
-
-
-def test_wilson_interval_takes_fractional_accuracies_and_shrinks_with_more_items() -> None:
-    low, high = wilson_interval(0.4375, 50)
+def test_wilson_interval_takes_fractional_successes_and_shrinks_with_more_items() -> None:
+    low, high = wilson_interval(0.4375 * 50, 50)
     assert low < 0.4375 < high
-    narrow = wilson_interval(0.4375, 500)
+    narrow = wilson_interval(0.4375 * 500, 500)
     assert high - low > narrow[1] - narrow[0]
-
-
-def test_wilson_interval_without_trials_is_uninformative_and_rejects_bad_proportions() -> None:
-    assert wilson_interval(0.0, 0) == (0.0, 1.0)
-    with pytest.raises(ValueError):
-        wilson_interval(1.2, 10)
 
 
 # Lift
@@ -235,7 +224,7 @@ def test_summarize_averages_within_items_before_across_items() -> None:
     assert summary.accuracy == pytest.approx((0.25 + 1.0) / 2)
     assert summary.items == 2
     assert summary.mean_tokens == pytest.approx((7.0 + 4.0) / 2)
-    assert (summary.ci_low, summary.ci_high) == pytest.approx(wilson_interval(0.625, 2))
+    assert (summary.ci_low, summary.ci_high) == pytest.approx(wilson_interval(0.625 * 2, 2))
 
 
 def test_ranking_auc_counts_pairs_within_items_and_ties_as_half() -> None:
