@@ -270,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vllm-url", help="a running vLLM OpenAI server to use instead of starting one")
     parser.add_argument("--whetstone-url", help="a running whetstone server to use instead of starting one")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
+    parser.add_argument("--note", help="a remark to print in the report, e.g. what else ran on the machine")
     return parser
 
 

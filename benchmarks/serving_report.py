@@ -188,12 +188,16 @@ def markdown(table: list[dict[str, Any]], goals: dict[str, Any], args: argparse.
     lines += [
         "",
         "The selected log-likelihood is the chosen answer's summed raw token log-probabilities "
-        "(whetstone's `selected_score` with length_penalty 0; for vLLM the client-side maximum). "
-        "Both best-of-8 ways select by the same rule from 8 samples at temperature 1, so their "
-        "means should agree up to sampling noise; greedy shows what one deterministic completion scores.",
+        "(whetstone's `selected_score` with length_penalty 0; for vLLM the client-side maximum, "
+        "end-of-sequence token included on both sides). The two best-of-8 ways draw 8 samples at "
+        "temperature 1 each, but whetstone only returns a candidate cut off by max_tokens when none "
+        "finished, while the plain client takes the maximum over all choices; with 24 prompts and "
+        "unseeded sampling the means also carry sampling noise.",
         "",
         "![latency and throughput per way and concurrency](serving.png)",
     ]
+    if args.note:
+        lines[4:4] = [f"Note: {args.note}", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -250,6 +254,7 @@ def write_report(args: argparse.Namespace, model_dir: str, samples: list[Sample]
         "concurrency": args.concurrency,
         "passes": args.passes,
         "run_time_s": wall,
+        "note": args.note,
     }
     document = {"config": config, "table": table, "targets": goals,
                 "phases": [asdict(p) for p in phases], "samples": [asdict(s) for s in samples]}
