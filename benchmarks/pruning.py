@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks.servers import SEEDED_WHETSTONE_FLAGS, free_port, spawned, whetstone_command
+from benchmarks.servers import free_port, spawned, whetstone_command
 from clients import WhetstoneClient
 from clients.prompts import LOAD_PROMPTS
 
@@ -215,9 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def spawned_server(args: argparse.Namespace) -> AbstractContextManager[str]:
-    """A whetstone server subprocess for this benchmark (seeded requests need its flags)."""
+    """A whetstone server subprocess for this benchmark."""
     port = free_port()
-    command = whetstone_command(port, SEEDED_WHETSTONE_FLAGS, args.enforce_eager)
+    command = whetstone_command(port, (), args.enforce_eager)
     return spawned(command, f"http://127.0.0.1:{port}", args.out / "pruning_server.log")
 
 

@@ -25,7 +25,6 @@ import asyncio
 import datetime
 import json
 import logging
-import shlex
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from benchmarks.datasets import TASKS, load_task
 from benchmarks.quality_collect import Collection, collect_task
 from benchmarks.quality_data import cached_ids, graded_items, raw_path, read_records, runs_path
 from benchmarks.quality_report import TaskReport, write_report
-from benchmarks.servers import SEEDED_WHETSTONE_FLAGS, free_port, spawned, whetstone_command
+from benchmarks.servers import free_port, spawned, whetstone_command
 
 # The committed results' item counts (about 45 minutes on 2 shared cores).
 DEFAULT_LIMITS = {"arithmetic": 300, "arc_easy": 300, "gsm8k": 60}
@@ -72,8 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     server = parser.add_argument_group("server")
     server.add_argument("--url", default=None,
                         help="base URL of a running whetstone server (default: start one as a subprocess "
-                             "and stop it at the end). On vLLM's CPU backend, seeded candidates need it "
-                             f"started with: {' '.join(shlex.quote(f) for f in SEEDED_WHETSTONE_FLAGS)}")
+                             "and stop it at the end)")
     server.add_argument("--enforce-eager", action="store_true",
                         help="start the server with --enforce-eager: ready in ~40 s instead of ~2 min, "
                              "decodes more slowly (only without --url)")
@@ -152,7 +150,7 @@ def collect(args: argparse.Namespace, limits: dict[str, int]) -> None:
         return
     mode = "enforce-eager" if args.enforce_eager else "compiled"
     port = args.port or free_port()
-    command = whetstone_command(port, SEEDED_WHETSTONE_FLAGS, args.enforce_eager)
+    command = whetstone_command(port, (), args.enforce_eager)
     with spawned(command, f"http://127.0.0.1:{port}", args.out / "quality_raw" / "server.log") as url:
         asyncio.run(collect_all(args, url, limits, f"spawned, {mode}"))
 

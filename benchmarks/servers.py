@@ -24,14 +24,6 @@ import httpx
 
 log = logging.getLogger("benchmarks.servers")
 
-# Seeded candidates crash vLLM's CPU engine when a prompt is prefilled in chunks (the worker
-# rewinds the request's torch.Generator with set_offset, which CPU generators lack), and 32
-# candidates of one prompt exceed the default 2048-token step. Benchmarks that send seeds start
-# whetstone with these flags; a server given by --url needs the same.
-SEEDED_WHETSTONE_FLAGS: tuple[str, ...] = (
-    "--max-model-len", "2048",
-    "--engine-args", '{"enable_chunked_prefill": false, "max_num_batched_tokens": 2048}',
-)
 STARTUP_TIMEOUT = 900.0
 STOP_TIMEOUT = 60.0
 LEFTOVER_TIMEOUT = 15.0
