@@ -143,7 +143,8 @@ def report(
     lines = [
         "# Soak test",
         "",
-        f"Machine: {machine()}; embedded SmolLM2-135M-Instruct on the vLLM CPU build. "
+        f"Machine: {machine()}; embedded SmolLM2-135M-Instruct on the vLLM CPU build, "
+        f"{'an external server' if args.url else 'eager' if args.enforce_eager else 'compiled'} mode. "
         f"{len(outcomes)} requests at concurrency {args.concurrency}, max_tokens 24 (400 for the "
         f"disconnecting ones), run took {wall / 60:.1f} min. Re-run: `make soak`.",
         "",
