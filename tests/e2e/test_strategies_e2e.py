@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections import Counter
@@ -145,13 +146,23 @@ def test_client_disconnect_aborts_candidates_in_the_engine(server_url: str) -> N
     assert metric(server_url, aborted) > before
 
 
-def test_seeded_requests_with_many_candidates_keep_the_engine_alive(server_url: str) -> None:
-    """32 seeded candidates overflow one prefill step; on CPU that used to kill the engine."""
-    long_prompt = [{"role": "user", "content": "Summarise: " + "The river runs to the sea. " * 20}]
-    body = {"messages": long_prompt, "max_tokens": 8, "seed": 7,
-            "sharpening": {"n": 32, "prune": False}}
-    r = httpx.post(server_url + CHAT, json=body, timeout=300)
-    assert r.status_code == 200, r.text
-    assert r.json()["sharpening"]["candidates_drawn"] == 32
-    assert r.json()["usage"]["prompt_tokens"] * 32 > 2048  # more than one step's token budget
+def test_concurrent_seeded_requests_keep_the_engine_alive(server_url: str) -> None:
+    """Seeded prompts that overflow one prefill step together; on CPU that used to kill vLLM.
+
+    vLLM rewinds a seeded request's generator after a partial (chunked) prefill and CPU
+    generators cannot rewind; with chunked prefill on, this exact load returns 503s.
+    """
+
+    async def one(client: httpx.AsyncClient, i: int) -> int:
+        document = " ".join(f"word{i}_{k}" for k in range(300))  # ~700 distinct tokens each
+        body = {"messages": [{"role": "user", "content": f"Summarise: {document}"}],
+                "max_tokens": 4, "seed": 11 + i, "sharpening": {"n": 2, "prune": False}}
+        r = await client.post(server_url + CHAT, json=body, timeout=300)
+        return r.status_code
+
+    async def six_at_once() -> list[int]:
+        async with httpx.AsyncClient() as client:
+            return list(await asyncio.gather(*(one(client, i) for i in range(6))))
+
+    assert asyncio.run(six_at_once()) == [200] * 6
     assert httpx.get(server_url + "/health").status_code == 200
