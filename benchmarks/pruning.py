@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import statistics
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -23,9 +22,11 @@ from typing import Any
 
 from tqdm import tqdm
 
+from benchmarks.environment import machine
 from benchmarks.servers import free_port, spawned, whetstone_command
 from clients import WhetstoneClient
 from clients.prompts import LOAD_PROMPTS
+from clients.stats import percentile
 
 WAYS: dict[str, dict[str, Any]] = {
     "greedy": {"temperature": 0.0, "sharpening": {"strategy": "none"}},
@@ -46,15 +47,6 @@ class Sample:
     generated_tokens: int
     selected_score: float
     text: str
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), linear interpolation."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def measure(url: str, max_tokens: int, prompts: list[str]) -> list[Sample]:
@@ -106,13 +98,6 @@ def same_choice_rate(samples: list[Sample]) -> float:
     full = {s.prompt: s.text for s in samples if s.way == "best_of_8"}
     pruned = {s.prompt: s.text for s in samples if s.way == "best_of_8_pruned"}
     return sum(full[p] == pruned[p] for p in full) / len(full)
-
-
-def machine() -> str:
-    """A one-line description of this machine."""
-    import os
-
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, no GPU"
 
 
 def write_report(

@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import shutil
 import statistics
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks.environment import machine
 from clients.stats import percentile
 
 VLLM_WAY = "vllm_n8_max"
@@ -112,24 +110,6 @@ def vllm_version() -> str:
         except metadata.PackageNotFoundError:
             continue
     return "vllm (version unknown)"
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, if readable."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
-def machine() -> str:
-    """A one-line description of this machine."""
-    gpu = "an NVIDIA GPU" if shutil.which("nvidia-smi") else "no GPU"
-    return (f"{platform.machine()}, {os.cpu_count()} cores ({cpu_model()}), "
-            f"{platform.system()} {platform.release()}, {gpu}")
 
 
 def verdict(met: bool | None) -> str:

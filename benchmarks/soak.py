@@ -27,9 +27,10 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from benchmarks.pruning import machine, percentile
+from benchmarks.environment import machine
 from benchmarks.servers import free_port, spawned, whetstone_command
 from clients import AsyncWhetstoneClient, WhetstoneError
+from clients.stats import percentile
 
 PROMPTS = (
     "What is 6 times 7?",
