@@ -22,19 +22,16 @@ class Pruner:
         self.length_penalty = length_penalty
         self.enabled = enabled
         self.keep = keep
-        self._finished_scores: list[float] = []
-
-    @property
-    def cutoff(self) -> float | None:
-        """S*: the `keep`-th best finished score, None until `keep` candidates have finished."""
-        if len(self._finished_scores) < self.keep:
-            return None
-        return sorted(self._finished_scores, reverse=True)[self.keep - 1]
+        self._top_scores: list[float] = []  # the best `keep` finished scores, best first
+        self.cutoff: float | None = None  # S*: the keep-th best, None until keep have finished
 
     def record(self, candidate: Candidate) -> None:
-        """Take note of a candidate that has just ended."""
+        """Take note of a candidate that has just ended (S* is updated here, not per token)."""
         if candidate.status is CandidateStatus.FINISHED:
-            self._finished_scores.append(candidate_score(candidate, self.length_penalty))
+            scores = [*self._top_scores, candidate_score(candidate, self.length_penalty)]
+            self._top_scores = sorted(scores, reverse=True)[: self.keep]
+            if len(self._top_scores) == self.keep:
+                self.cutoff = self._top_scores[-1]
 
     def cannot_win(self, candidate: Candidate) -> bool:
         """True when the running `candidate` can no longer be selected."""
