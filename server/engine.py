@@ -38,6 +38,7 @@ class CandidateUpdate:
     tokens: list[TokenLogprob] = field(default_factory=list)
     finish_reason: str | None = None
     finished: bool = False
+    cached_prompt_tokens: int = 0  # prompt tokens served by the prefix cache (first update only)
 
 
 class EngineError(RuntimeError):
@@ -129,9 +130,7 @@ class VllmEngine:
         if opts.kv_cache_gib:
             kwargs["kv_cache_memory_bytes"] = int(opts.kv_cache_gib * 1024**3)
         kwargs.update(opts.extra)
-        args = AsyncEngineArgs(**kwargs)
-        if needs_whole_prefills(opts.extra):
-            args = without_chunked_prefill(args)
+        args = for_cpu(AsyncEngineArgs(**kwargs), set(opts.extra))
         self._llm = AsyncLLM.from_engine_args(args)
         self._tokenizer = self._llm.get_tokenizer()
         self.max_model_len = int(self._llm.model_config.max_model_len)
@@ -179,6 +178,7 @@ class VllmEngine:
             output_kind=RequestOutputKind.DELTA,
         )
         prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        first = True
         try:
             async for output in self._llm.generate(prompt, params, request_id):
                 completion = output.outputs[0]
@@ -191,7 +191,9 @@ class VllmEngine:
                     tokens=tokens,
                     finish_reason=completion.finish_reason,
                     finished=output.finished,
+                    cached_prompt_tokens=(output.num_cached_tokens or 0) if first else 0,
                 )
+                first = False
         except VLLMClientError as exc:
             raise EngineInputError(str(exc)) from exc
         except VLLMServerError as exc:
@@ -213,22 +215,30 @@ def token_logprob(step: dict[int, Any], token: int, top: int) -> TokenLogprob:
     return TokenLogprob(sampled.decoded_token or "", sampled.logprob, alternatives)
 
 
-def needs_whole_prefills(extra: dict[str, Any]) -> bool:
-    """On CPU, seeded requests must not be prefilled in chunks (unless the user decided).
+CPU_BLOCK_TOKENS = 32
 
-    vLLM rewinds a seeded request's random generator after a partial prefill, and CPU
-    generators cannot rewind: the engine dies ("CPU Generator does not use offset"). Every
-    candidate carries a seed when the request has one, so this is easy to hit.
+
+def for_cpu(args: Any, chosen: set[str]) -> Any:
+    """The engine arguments with two CPU-specific changes, each unless the user chose that argument.
+
+    Whole-prompt prefills: vLLM rewinds a seeded request's random generator after a partial
+    prefill, and CPU generators cannot rewind: the engine dies ("CPU Generator does not use
+    offset"). Every candidate carries a seed when the request has one, so this is easy to hit.
+
+    32-token KV blocks: the prefix cache shares whole blocks only, and vLLM's CPU default block
+    of 128 tokens means a prompt shorter than that is prefilled again by every candidate.
+    With 32 (the CPU kernels want multiples of 32) siblings recompute only the last partial block.
     """
-    from vllm.platforms import current_platform
-
-    chosen = {"enable_chunked_prefill", "max_num_batched_tokens"} & extra.keys()
-    return current_platform.is_cpu() and not chosen
-
-
-def without_chunked_prefill(args: Any) -> Any:
-    """The same engine arguments with whole-prompt prefills (a step fits the longest prompt)."""
     from dataclasses import replace
 
-    max_model_len = args.create_engine_config().model_config.max_model_len
-    return replace(args, enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, 2048))
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return args
+    changes: dict[str, Any] = {}
+    if not {"enable_chunked_prefill", "max_num_batched_tokens"} & chosen:
+        max_model_len = args.create_engine_config().model_config.max_model_len
+        changes.update(enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, 2048))
+    if "block_size" not in chosen:
+        changes["block_size"] = CPU_BLOCK_TOKENS
+    return replace(args, **changes)

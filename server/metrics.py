@@ -39,6 +39,11 @@ class Metrics:
         self.generated_tokens = Counter(
             "whetstone_generated_tokens", "Tokens generated, all candidates included.", registry=r
         )
+        self.prefix_cached_tokens = Counter(
+            "whetstone_prefix_cached_tokens",
+            "Prompt tokens of candidates served from the engine's prefix cache instead of prefilled.",
+            registry=r,
+        )
         self.inflight_requests = Gauge(
             "whetstone_inflight_requests", "Requests being served now.", registry=r
         )

@@ -28,6 +28,7 @@ class FakeEngine:
     Tokens are `10 + position`; a stopping script ends with EOS (its last log-probability).
     Each update carries one token and yields to the event loop, so siblings interleave and
     aborts take effect the way they do in vLLM (the stream ends with finish_reason 'abort').
+    A prompt seen before is served from a pretend prefix cache, all but its last token.
     """
 
     scripts: list[Script] = field(default_factory=lambda: [Script([-0.5, -0.5, -0.1])])
@@ -40,6 +41,7 @@ class FakeEngine:
     requests: list[tuple[str, SamplingSpec]] = field(default_factory=list)
     aborted: set[str] = field(default_factory=set)
     generated: dict[str, int] = field(default_factory=dict)
+    cached_prompts: set[tuple[int, ...]] = field(default_factory=set)
 
     async def start(self) -> None:
         self.started = True
@@ -63,6 +65,8 @@ class FakeEngine:
         index = int(request_id.rsplit("-", 1)[1])
         script = self.scripts[index % len(self.scripts)]
         self.generated[request_id] = 0
+        cached = len(prompt_token_ids) - 1 if tuple(prompt_token_ids) in self.cached_prompts else 0
+        self.cached_prompts.add(tuple(prompt_token_ids))
         for position, logprob in enumerate(script.logprobs):
             await asyncio.sleep(self.step_seconds)
             if self.fail_with is not None:
@@ -84,6 +88,7 @@ class FakeEngine:
                 tokens=[TokenLogprob(text, logprob, top)],
                 finish_reason=("stop" if last and script.stops else "length") if ends else None,
                 finished=ends,
+                cached_prompt_tokens=cached if position == 0 else 0,
             )
             if ends:
                 return

@@ -244,6 +244,7 @@ async def test_models_version_and_metrics(make_client: ClientFactory) -> None:
     assert 'whetstone_requests_total{endpoint="chat",status="200",strategy="best_of_n"} 1.0' in metrics
     assert 'whetstone_candidates_total{status="pruned"} 3.0' in metrics
     assert "whetstone_generated_tokens_total 5.0" in metrics
+    assert "whetstone_prefix_cached_tokens_total 3.0" in metrics  # 3 siblings reuse 1 prompt token
     assert "whetstone_inflight_candidates 0.0" in metrics
 
 

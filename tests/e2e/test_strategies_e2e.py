@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
+
+from server.engine import CPU_BLOCK_TOKENS
 
 CHAT = "/v1/chat/completions"
 ARITHMETIC = [{"role": "user", "content": "What is 7 + 5? Reply with just the number."}]
@@ -73,6 +76,18 @@ def test_pruned_candidates_could_not_have_won_and_really_stopped(
             assert c["logprob_sum"] / max_tokens**length_penalty < s["selected_score"]
             assert c["num_tokens"] < max_tokens
     assert inflight_candidates(server_url) == 0
+
+
+def test_candidates_share_the_prompt_through_the_prefix_cache(server_url: str) -> None:
+    """Siblings prefill only the prompt's last partial KV block; the rest comes from the cache."""
+    fresh = f"Request {uuid.uuid4()}: describe, in one short sentence, what a lighthouse keeper does all day."
+    before = metric(server_url, "whetstone_prefix_cached_tokens_total")
+    data = sharpen(server_url, [{"role": "user", "content": fresh}], 8, n=8)
+    prompt_tokens = data["usage"]["prompt_tokens"]
+    whole_blocks = prompt_tokens // CPU_BLOCK_TOKENS * CPU_BLOCK_TOKENS
+    assert whole_blocks >= CPU_BLOCK_TOKENS
+    cached = metric(server_url, "whetstone_prefix_cached_tokens_total") - before
+    assert 7 * whole_blocks <= cached <= 8 * prompt_tokens
 
 
 def test_pruning_generates_fewer_tokens_than_full_best_of_n(server_url: str) -> None:
