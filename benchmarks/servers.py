@@ -83,6 +83,14 @@ def vllm_command(
     return command
 
 
+# whetstone's CPU engine settings (server/engine.py: for_cpu, use_every_core) as vLLM server
+# options, for a control run of vLLM's server configured the way whetstone configures vLLM.
+WHETSTONE_CPU_FLAGS = (
+    "--block-size", "32", "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
+)
+WHETSTONE_CPU_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+
+
 def prepared_model_dir() -> str:
     """The embedded model's directory, prepared once by `whetstone prepare-model` (its last line)."""
     done = subprocess.run(

@@ -1,15 +1,19 @@
 """Serving benchmark: vLLM's own OpenAI server (n=8 + logprobs, pick the max) vs whetstone.
 
-Three ways to answer the same chat prompts (the load generator's 24 built-in prompts) with the
+Four ways to answer the same chat prompts (the load generator's 24 built-in prompts) with the
 same max_tokens, measured side by side in one run:
 
   vllm_n8_max       vLLM's own server asked for n=8 choices at temperature 1 with logprobs; the
                     client sums each choice's token log-probabilities and keeps the highest
                     (what a user would do without whetstone).
+  vllm_n8_max_matched
+                    the same against vLLM's server started with whetstone's CPU engine settings
+                    (32-token KV blocks, whole-prompt prefills, every core computing): a control
+                    that tells engine settings apart from selection with pruning.
   whetstone_bo8     whetstone best_of_n, n=8, temperature 1, exact pruning on (the default).
   whetstone_greedy  whetstone strategy none, temperature 0 (one greedy completion).
 
-The two servers run one after the other, never both at once, with the same model directory,
+The servers run one after the other, never two at once, with the same model directory,
 dtype (bfloat16) and KV cache size, in compiled mode unless --enforce-eager. Each way is
 measured closed-loop at every --concurrency (1 and 8 by default; above 1 the prompts are
 sent --passes times): median and p90 latency, generated tokens (usage.completion_tokens,
@@ -35,8 +39,24 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from benchmarks.servers import free_port, prepared_model_dir, spawned, vllm_command, whetstone_command
-from benchmarks.serving_report import BEST_OF_WAY, GREEDY_WAY, VLLM_WAY, Phase, Sample, write_report
+from benchmarks.servers import (
+    WHETSTONE_CPU_ENV,
+    WHETSTONE_CPU_FLAGS,
+    free_port,
+    prepared_model_dir,
+    spawned,
+    vllm_command,
+    whetstone_command,
+)
+from benchmarks.serving_report import (
+    BEST_OF_WAY,
+    GREEDY_WAY,
+    MATCHED_VLLM_WAY,
+    VLLM_WAY,
+    Phase,
+    Sample,
+    write_report,
+)
 from clients import AsyncWhetstoneClient
 from clients.pool import run_closed_loop
 from clients.prompts import LOAD_PROMPTS
@@ -182,15 +202,15 @@ def _warm_job(ask: Ask, prompt: str) -> Callable[[float], Awaitable[Outcome]]:
     return run
 
 
-async def measure_vllm(url: str, args: argparse.Namespace) -> tuple[list[Sample], list[Phase]]:
-    """The vLLM-server way against a running vLLM OpenAI server."""
+async def measure_vllm(url: str, way: str, args: argparse.Namespace) -> tuple[list[Sample], list[Phase]]:
+    """A vLLM-server way against a running vLLM OpenAI server."""
     limits = httpx.Limits(max_connections=max(args.concurrency) + 4)
     async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT, limits=limits) as http:
         listed = (await http.get("/v1/models")).json()
         model = str(listed["data"][0]["id"])
-        warm = {VLLM_WAY: vllm_asker(http, model, args.n, WARMUP_MAX_TOKENS)}
+        warm = {way: vllm_asker(http, model, args.n, WARMUP_MAX_TOKENS)}
         await warm_up(warm, args.prompts, max(args.concurrency))
-        askers = {VLLM_WAY: vllm_asker(http, model, args.n, args.max_tokens)}
+        askers = {way: vllm_asker(http, model, args.n, args.max_tokens)}
         return await measure_ways(askers, args.prompts, args.concurrency, args.passes)
 
 
@@ -204,14 +224,16 @@ async def measure_whetstone(url: str, args: argparse.Namespace) -> tuple[list[Sa
         return await measure_ways(askers, args.prompts, args.concurrency, args.passes)
 
 
-def vllm_server(args: argparse.Namespace, model_dir: str) -> AbstractContextManager[str]:
-    """vLLM's own OpenAI server, or the one given by --vllm-url."""
+def vllm_server(args: argparse.Namespace, model_dir: str, way: str) -> AbstractContextManager[str]:
+    """vLLM's own OpenAI server (as the way has it configured), or the one given by --vllm-url."""
     if args.vllm_url:
         return nullcontext(args.vllm_url)
     port = free_port()
+    matched = way == MATCHED_VLLM_WAY
     command = vllm_command(model_dir, port, dtype=args.dtype, kv_cache_bytes=kv_cache_bytes(args),
-                           enforce_eager=args.enforce_eager)
-    return spawned(command, f"http://127.0.0.1:{port}", args.out / "serving_vllm_server.log")
+                           enforce_eager=args.enforce_eager, flags=WHETSTONE_CPU_FLAGS if matched else ())
+    return spawned(command, f"http://127.0.0.1:{port}", args.out / f"serving_{way}_server.log",
+                   env=WHETSTONE_CPU_ENV if matched else None)
 
 
 def whetstone_server(args: argparse.Namespace, model_dir: str) -> AbstractContextManager[str]:
@@ -255,7 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
         "and the highest for throughput",
     )
     parser.add_argument(
-        "--passes", type=int, default=2, help="passes over the prompts at concurrency above 1"
+        "--passes", type=int, default=3, help="passes over the prompts at concurrency above 1"
+    )
+    parser.add_argument(
+        "--no-control",
+        action="store_true",
+        help=f"skip `{MATCHED_VLLM_WAY}`, vLLM's server configured as whetstone configures vLLM",
     )
     parser.add_argument(
         "--enforce-eager",
@@ -285,12 +312,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     started = time.perf_counter()
     model_dir = args.model or prepared_model_dir()
-    with vllm_server(args, model_dir) as url:
-        vllm_samples, vllm_phases = asyncio.run(measure_vllm(url, args))
+    samples: list[Sample] = []
+    phases: list[Phase] = []
+    vllm_ways = [VLLM_WAY] if args.no_control or args.vllm_url else [VLLM_WAY, MATCHED_VLLM_WAY]
+    for way in vllm_ways:
+        with vllm_server(args, model_dir, way) as url:
+            got, done = asyncio.run(measure_vllm(url, way, args))
+        samples, phases = samples + got, phases + done
     with whetstone_server(args, model_dir) as url:
-        ws_samples, ws_phases = asyncio.run(measure_whetstone(url, args))
-    write_report(args, model_dir, vllm_samples + ws_samples, vllm_phases + ws_phases,
-                 time.perf_counter() - started)
+        got, done = asyncio.run(measure_whetstone(url, args))
+    write_report(args, model_dir, samples + got, phases + done, time.perf_counter() - started)
     print((args.out / "serving.md").read_text())
     return 0
 

@@ -118,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `whetstone` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request in `load` and `ab`
     if args.command == "prepare-model":
         prepare_model()
         return

@@ -131,6 +131,8 @@ class VllmEngine:
             kwargs["kv_cache_memory_bytes"] = int(opts.kv_cache_gib * 1024**3)
         kwargs.update(opts.extra)
         args = for_cpu(AsyncEngineArgs(**kwargs), set(opts.extra))
+        if use_every_core(args.tensor_parallel_size * args.pipeline_parallel_size):
+            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
         self._llm = AsyncLLM.from_engine_args(args)
         self._tokenizer = self._llm.get_tokenizer()
         self.max_model_len = int(self._llm.model_config.max_model_len)
@@ -216,6 +218,21 @@ def token_logprob(step: dict[int, Any], token: int, top: int) -> TokenLogprob:
 
 
 CPU_BLOCK_TOKENS = 32
+SMALL_MACHINE_CPUS = 4
+
+
+def use_every_core(workers: int) -> bool:
+    """True when the model should compute on every core: one worker on a small CPU machine.
+
+    vLLM reserves a core per worker for a separate scheduler process. With a single worker the
+    scheduler runs in the worker's own thread, so on a machine of a few cores that reserved core
+    would mostly idle beside whetstone's HTTP frontend (under a tenth of a core at concurrency 8,
+    measured). On 2 cores, using it raised best-of-8 throughput by a quarter.
+    VLLM_CPU_NUM_OF_RESERVED_CPU still decides when it is set.
+    """
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu() and workers == 1 and len(os.sched_getaffinity(0)) <= SMALL_MACHINE_CPUS
 
 
 def for_cpu(args: Any, chosen: set[str]) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -208,3 +210,15 @@ def test_load_command_rejects_bad_flags(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["load", *argv])
     assert exit_info.value.code == 2
+
+
+def test_console_script_prints_the_summary_not_a_line_per_request(serve: ServerFactory) -> None:
+    with serve() as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "server.cli", "load", "--url", url, "--requests", "3",
+             "--max-tokens", "4"],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "3 requests" in done.stdout
+    assert "HTTP Request" not in done.stdout + done.stderr
