@@ -137,7 +137,7 @@ def markdown(table: list[dict[str, Any]], goals: dict[str, Any], args: argparse.
         "# Serving benchmark: vLLM's own server vs whetstone",
         "",
         f"Machine: {machine()}. {vllm_version()}, model {Path(model_dir).name} ({args.dtype}), "
-        f"{mode}, KV cache {args.kv_cache_gib:g} GiB on both servers. Run took {wall / 60:.1f} min. "
+        f"{mode}, KV cache {args.kv_cache_gib:g} GiB on every server. Run took {wall / 60:.1f} min. "
         "Re-run: `make bench-serving`.",
         "",
         f"Same {len(args.prompts)} chat prompts (clients.prompts.LOAD_PROMPTS) and max_tokens "
