@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from vllm.engine.arg_utils import AsyncEngineArgs
 
 from server.engine import CPU_BLOCK_TOKENS, for_cpu, use_every_core
 
 
-def test_small_kv_blocks_unless_the_user_chose_a_block_size() -> None:
-    args = AsyncEngineArgs(model="unused", enable_chunked_prefill=True)
+def test_small_kv_blocks_unless_the_user_chose_a_block_size(tmp_path: Path) -> None:
+    # a local directory: with HF_HUB_OFFLINE set, vLLM resolves any other model name in the hub cache
+    args = AsyncEngineArgs(model=str(tmp_path), enable_chunked_prefill=True)
     keeps_chunking = {"enable_chunked_prefill"}
     assert for_cpu(args, keeps_chunking).block_size == CPU_BLOCK_TOKENS
     assert for_cpu(args, keeps_chunking | {"block_size"}) == args
