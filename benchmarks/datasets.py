@@ -25,7 +25,6 @@ import gzip
 import importlib.util
 import json
 import random
-import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -33,6 +32,8 @@ from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
+
+from clients.checkers import extract_answer
 
 # Real data sets are shuffled once with this seed, so `limit` takes a representative sample.
 SHUFFLE_SEED = 1234
@@ -75,14 +76,6 @@ class Task:
     max_tokens: int
     load: Callable[[int | None], list[Item]]
     check: Callable[[str, str], bool]
-
-
-def extract_answer(text: str, pattern: str) -> str | None:
-    """Group 1 of the first match of `pattern` in `text`, stripped (as `majority` reads it)."""
-    match = re.search(pattern, text)
-    if match is None:
-        return None
-    return match.group(1).strip() or None
 
 
 def _number(text: str) -> Fraction | None:

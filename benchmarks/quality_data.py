@@ -13,9 +13,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from benchmarks.datasets import Task, extract_answer
+from benchmarks.datasets import Task
 from benchmarks.quality_stats import ItemSamples, Sample
 from clients import Candidate, Completion
+from clients.checkers import extract_answer
 
 Record = dict[str, Any]
 

@@ -61,9 +61,12 @@ def plan_sides(
     sides = [Side(BASELINE, request_fields(a, max_tokens))]
     if not sweep_ns:
         return [*sides, Side("B", request_fields(b, max_tokens))]
+    sharpening = b.get("sharpening") or {}
+    if not isinstance(sharpening, dict):
+        raise InputError(f"--b: `sharpening` must be a JSON object, got {sharpening!r}")
     for n in sweep_ns:
         fields = request_fields(b, max_tokens)
-        fields["sharpening"] = fields["sharpening"] | {"n": n}
+        fields["sharpening"] = sharpening | {"n": n}
         sides.append(Side(f"B n={n}", fields, n))
     return sides
 

@@ -55,6 +55,18 @@ def auto_match(text: str, answer: str) -> bool:
     return exact_match(text, answer)
 
 
+def extract_answer(text: str, pattern: str | re.Pattern[str]) -> str | None:
+    """The first match's group 1 (the whole match without groups), stripped; None if nothing is found.
+
+    The server's `majority` strategy reads answers the same way.
+    """
+    match = re.search(pattern, text)
+    if match is None:
+        return None
+    found = match.group(1) if match.re.groups else match.group(0)
+    return (found or "").strip() or None
+
+
 def checker(name: CheckerName, answer_pattern: str | None = None) -> Callable[[str, str], bool]:
     """The checker for a name; with `answer_pattern` it judges only the extracted answer."""
     check = {"numeric": numeric_match, "exact": exact_match, "auto": auto_match}[name]
@@ -63,9 +75,7 @@ def checker(name: CheckerName, answer_pattern: str | None = None) -> Callable[[s
     pattern = re.compile(answer_pattern)
 
     def check_extracted(text: str, answer: str) -> bool:
-        match = pattern.search(text)
-        if match is None:
-            return False
-        return check(match.group(1) if pattern.groups else match.group(0), answer)
+        found = extract_answer(text, pattern)
+        return found is not None and check(found, answer)
 
     return check_extracted

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-StrategyName = Literal["best_of_n", "rejection", "power", "majority", "none"]
+from server.sharpening.config import StrategyName
 
 
 class Settings(BaseSettings):
@@ -66,3 +66,12 @@ class Settings(BaseSettings):
     )
     api_key: str | None = Field(None, description="When set, /v1 routes need 'Authorization: Bearer <key>'.")
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")
+
+    @field_validator("engine_args")
+    @classmethod
+    def _scores_stay_raw(cls, engine_args: dict[str, Any]) -> dict[str, Any]:
+        """Scores are the model's raw log-probabilities: vLLM must not hand back processed ones."""
+        mode = engine_args.get("logprobs_mode", "raw_logprobs")
+        if mode != "raw_logprobs":
+            raise ValueError(f"logprobs_mode {mode!r} would change every score; whetstone needs raw_logprobs")
+        return engine_args

@@ -126,6 +126,7 @@ class VllmEngine:
             "pipeline_parallel_size": opts.pipeline_parallel_size,
             "distributed_executor_backend": opts.distributed_executor_backend,
             "enable_prefix_caching": True,
+            "logprobs_mode": "raw_logprobs",  # scores are the raw model log-likelihood
         }
         if opts.kv_cache_gib:
             kwargs["kv_cache_memory_bytes"] = int(opts.kv_cache_gib * 1024**3)

@@ -7,13 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.config import StrategyName
+from server.sharpening.config import StrategyName
 
 
 class SharpeningParams(BaseModel):
     """The request's `sharpening` object; absent fields take the server's defaults."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     strategy: StrategyName | None = Field(None, description="best_of_n, rejection, power, majority or none.")
     n: int | None = Field(None, ge=1, description="Candidates to draw.")
@@ -31,7 +31,7 @@ class SharpeningParams(BaseModel):
 class TextPart(BaseModel):
     """A text part of a message's content list."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
 
     type: Literal["text"]
     text: str
@@ -40,7 +40,7 @@ class TextPart(BaseModel):
 class ChatMessage(BaseModel):
     """One message of a chat conversation."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
@@ -56,7 +56,7 @@ class ChatMessage(BaseModel):
 class StreamOptions(BaseModel):
     """OpenAI's stream_options."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
 
     include_usage: bool = False
 
@@ -64,7 +64,7 @@ class StreamOptions(BaseModel):
 class SamplingFields(BaseModel):
     """Sampling fields shared by chat and legacy completions."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
 
     model: str | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)

@@ -117,7 +117,7 @@ class SharpeningService:
         max_tokens = request.max_completion_tokens or request.max_tokens
         config = self.resolve_sharpening(request.sharpening)
         top = request.top_logprobs or 0
-        return self._job(request, prompt, max_tokens, config, request.logprobs, top)
+        return self._job(request, "messages", prompt, max_tokens, config, request.logprobs, top)
 
     def prepare_completion(self, request: CompletionRequest) -> GenerationJob:
         """Tokenize a legacy completion request and check it against the server's limits."""
@@ -128,7 +128,7 @@ class SharpeningService:
         config = self.resolve_sharpening(request.sharpening, legacy_best_of=request.best_of)
         wants_logprobs = request.logprobs is not None
         top = request.logprobs or 0
-        return self._job(request, prompt, request.max_tokens, config, wants_logprobs, top)
+        return self._job(request, "prompt", prompt, request.max_tokens, config, wants_logprobs, top)
 
     def _prompt_tokens(self, prompt: str | list[int] | list[str] | list[list[int]]) -> list[int]:
         if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
@@ -147,6 +147,7 @@ class SharpeningService:
     def _job(
         self,
         request: SamplingFields,
+        prompt_field: str,
         prompt: list[int],
         max_tokens: int | None,
         config: SharpeningConfig,
@@ -158,7 +159,7 @@ class SharpeningService:
             raise InvalidRequest(
                 f"the prompt has {len(prompt)} tokens; this model's context is "
                 f"{self.engine.max_model_len}. Shorten the prompt",
-                param="messages",
+                param=prompt_field,
                 code="context_length_exceeded",
             )
         if max_tokens is None:

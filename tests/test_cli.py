@@ -51,3 +51,9 @@ def test_out_of_range_setting_is_a_clear_error() -> None:
     with pytest.raises(SystemExit) as info:
         main(["serve", "--port", "70000"])
     assert "invalid settings" in str(info.value.code)
+
+
+def test_engine_args_cannot_make_scores_processed_log_probabilities() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--engine-args", '{"logprobs_mode": "processed_logprobs"}'])
+    assert "raw_logprobs" in str(info.value.code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 
 import pytest
 
@@ -180,6 +181,13 @@ BAD_REQUESTS = [
     ),
     ({"messages": HELLO, "n": 3, "sharpening": {"n": 2}}, "n"),
     ({"messages": "hello"}, "messages"),
+    # JSON parsers accept Infinity and NaN; alpha=Infinity once made power sampling loop forever
+    ({"messages": HELLO, "sharpening": {"strategy": "power", "alpha": math.inf}}, "sharpening.alpha"),
+    (
+        {"messages": HELLO, "sharpening": {"strategy": "rejection", "threshold": math.nan}},
+        "sharpening.threshold",
+    ),
+    ({"messages": HELLO, "temperature": math.nan}, "temperature"),
 ]
 
 
@@ -188,13 +196,29 @@ async def test_bad_input_is_a_400_naming_the_field(
     make_client: ClientFactory, body: dict, param: str
 ) -> None:
     async with make_client() as client:
-        r = await client.post(CHAT, json=body)
+        # json.dumps writes Infinity/NaN as JavaScript does (httpx's json= refuses them)
+        r = await client.post(CHAT, content=json.dumps(body), headers={"content-type": "application/json"})
         assert (await client.get("/health")).status_code == 200  # still serving
     assert r.status_code == 400, r.text
     err = r.json()["error"]
     assert err["type"] == "invalid_request_error"
     assert err["param"] == param
     assert err["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [(CHAT, {"messages": [{"role": "user", "content": "x" * 600}]}, "messages"),
+     ("/v1/completions", {"prompt": "x" * 600}, "prompt")],
+)
+async def test_a_prompt_longer_than_the_context_names_its_own_field(
+    make_client: ClientFactory, path: str, body: dict, param: str
+) -> None:
+    async with make_client(FakeEngine(max_model_len=2)) as client:  # fake chat prompts are 2 tokens
+        r = await client.post(path, json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "context_length_exceeded"
+    assert r.json()["error"]["param"] == param
 
 
 async def test_malformed_json_is_a_400(make_client: ClientFactory) -> None:

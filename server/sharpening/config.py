@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-STRATEGIES = ("best_of_n", "rejection", "power", "majority", "none")
+StrategyName = Literal["best_of_n", "rejection", "power", "majority", "none"]
+STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 
 
 class InvalidSharpening(ValueError):

@@ -15,10 +15,10 @@ from benchmarks.datasets import (
     check_arithmetic,
     check_letter,
     check_number,
-    extract_answer,
     load_task,
     main,
 )
+from clients.checkers import extract_answer
 
 TASK_NAMES = sorted(TASKS)
 

@@ -59,6 +59,10 @@ def test_plan_sides_for_ab_and_sweep() -> None:
     sweep = plan_sides(DEFAULT_A, DEFAULT_B, 32, [1, 4])
     assert [(s.name, s.n) for s in sweep] == [("A", None), ("B n=1", 1), ("B n=4", 4)]
     assert [s.fields["sharpening"]["n"] for s in sweep[1:]] == [1, 4]
+    plain = plan_sides(DEFAULT_A, {"temperature": 1.0}, 32, [2])  # no sharpening object: server defaults
+    assert plain[1].fields["sharpening"] == {"n": 2}
+    with pytest.raises(InputError, match="sharpening"):
+        plan_sides(DEFAULT_A, {"sharpening": "best_of_n"}, 32, [2])
     assert DEFAULT_B["sharpening"]["n"] == 8  # the defaults are not modified
 
 

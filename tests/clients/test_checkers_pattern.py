@@ -18,3 +18,9 @@ def test_pattern_checker_composes_with_numeric() -> None:
 
 def test_no_pattern_is_the_plain_checker() -> None:
     assert checker("auto")("the answer is 12", "12")
+
+
+def test_an_optional_group_that_did_not_match_is_no_answer() -> None:
+    check = checker("auto", r"answer:\s*(\d+)?")
+    assert not check("answer: none given", "4")
+    assert check("answer: 4", "4")
