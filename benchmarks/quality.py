@@ -23,14 +23,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import json
 import logging
 import time
 from pathlib import Path
 
 from benchmarks.datasets import TASKS, load_task
 from benchmarks.quality_collect import Collection, collect_task
-from benchmarks.quality_data import cached_ids, graded_items, raw_path, read_records, runs_path
+from benchmarks.quality_data import (
+    append_record,
+    cached_ids,
+    graded_items,
+    raw_path,
+    read_records,
+    runs_path,
+)
 from benchmarks.quality_report import TaskReport, write_report
 from benchmarks.servers import free_port, spawned, whetstone_command
 
@@ -111,10 +117,7 @@ def log_run(out: Path, collection: Collection, url: str, spawned: str | None) ->
         "server": spawned,
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    path = runs_path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as runs:
-        runs.write(json.dumps(entry) + "\n")
+    append_record(runs_path(out), entry)
 
 
 async def collect_all(

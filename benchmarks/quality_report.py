@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import json
-import os
-import platform
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.datasets import Task
-from benchmarks.quality_data import Record, normalize_answer
+from benchmarks.environment import machine
+from benchmarks.quality_data import Record, normalize_answer, read_records
 from benchmarks.quality_plots import write_plots
 from benchmarks.quality_stats import (
     BEST_OF_N,
@@ -231,11 +229,8 @@ def observations(report: TaskReport) -> list[str]:
 def run_times(runs_file: Path) -> dict[str, float]:
     """Seconds spent collecting each task, summed over the runs logged in runs.jsonl."""
     seconds: dict[str, float] = {}
-    if runs_file.exists():
-        for line in runs_file.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                run = json.loads(line)
-                seconds[run["task"]] = seconds.get(run["task"], 0.0) + float(run["seconds"])
+    for run in read_records(runs_file):
+        seconds[run["task"]] = seconds.get(run["task"], 0.0) + float(run["seconds"])
     return seconds
 
 
@@ -246,7 +241,7 @@ def setup_section(reports: Sequence[TaskReport], runs_file: Path) -> list[str]:
     lines = [
         "## Setup",
         "",
-        f"- Machine: {os.cpu_count()} cores {platform.machine()}, no GPU; vLLM CPU backend; "
+        f"- Machine: {machine()}; vLLM CPU backend; "
         "the machine was shared with other work, so times are indicative.",
         f"- Model: `{reports[0].model}` (the embedded default), bfloat16.",
         f"- Per item: one request for {reports[0].largest} candidates at temperature 1 with a fixed seed "

@@ -110,7 +110,21 @@ def spawned(
     env: Mapping[str, str] | None = None,
     startup_timeout: float = STARTUP_TIMEOUT,
 ) -> Iterator[str]:
-    """Run `command` in its own process group until `url`/health answers 200; stop the group on exit."""
+    """`spawned_process`, yielding the server's URL."""
+    with spawned_process(command, url, log_path, env, startup_timeout):
+        yield url
+
+
+@contextmanager
+def spawned_process(
+    command: Sequence[str],
+    url: str,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    startup_timeout: float = STARTUP_TIMEOUT,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` in its own process group (its pid is the group id) until `url`/health answers
+    200; stop the group on exit."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     with log_path.open("w", encoding="utf-8") as server_log:
@@ -125,7 +139,7 @@ def spawned(
         previous = exit_on_sigterm()
         try:
             wait_until_healthy(url, process, log_path, startup_timeout)
-            yield url
+            yield process
         finally:
             stop_process_group(process)
             if previous is not None:

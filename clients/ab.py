@@ -99,12 +99,10 @@ async def run_ab(
     pairs = [(i, side) for i in range(len(items)) for side in sides]
 
     async def job(i: int, side: Side, _due: float) -> tuple[int, Side, Output]:
-        output = await answer(client, items[i], side, endpoint, check)
-        if on_done is not None:
-            on_done(output)
-        return i, side, output
+        return i, side, await answer(client, items[i], side, endpoint, check)
 
-    done = await run_closed_loop([partial(job, i, side) for i, side in pairs], concurrency)
+    report = None if on_done is None else lambda done: on_done(done[2])
+    done = await run_closed_loop([partial(job, i, side) for i, side in pairs], concurrency, on_done=report)
     outputs = {side.name: [Output()] * len(items) for side in sides}
     for i, side, output in done:
         outputs[side.name][i] = output

@@ -20,6 +20,8 @@ from clients.results import Completion, Model, parse_completion, parse_models
 from clients.retry import RetryPolicy
 from clients.sse import StreamCollector
 
+NO_RETRY = RetryPolicy(max_retries=0)  # health checks answer at once
+
 CHAT_PATH = "/v1/chat/completions"
 COMPLETIONS_PATH = "/v1/completions"
 Message = dict[str, Any]
@@ -138,7 +140,7 @@ class WhetstoneClient(_ClientBase):
     def health(self) -> bool:
         """GET /health: True when the engine serves, False while it is not ready (503)."""
         try:
-            self._send(self._http.build_request("GET", "/health"), retries=False).close()
+            self._send(self._http.build_request("GET", "/health"), NO_RETRY).close()
         except ServiceUnavailableError:
             return False
         return True
@@ -160,8 +162,9 @@ class WhetstoneClient(_ClientBase):
         finally:
             response.close()
 
-    def _send(self, request: httpx.Request, retries: bool = True) -> httpx.Response:
-        """Send with retries; returns an unread 2xx response or raises a WhetstoneError."""
+    def _send(self, request: httpx.Request, retry: RetryPolicy | None = None) -> httpx.Response:
+        """Send with retries (this client's policy unless given); return an unread 2xx response or raise."""
+        retry = retry or self.retry
         attempt = 0
         while True:
             delay: float | None
@@ -169,12 +172,12 @@ class WhetstoneClient(_ClientBase):
                 response = self._http.send(request, stream=True)
                 if response.is_success:
                     return response
-                delay = self.retry.delay_after_status(attempt, response) if retries else None
+                delay = retry.delay_after_status(attempt, response)
                 response.read()
                 if delay is None:
                     raise status_error(response)
             except httpx.TransportError as exc:
-                delay = self.retry.delay_after_error(attempt, exc) if retries else None
+                delay = retry.delay_after_error(attempt, exc)
                 if delay is None:
                     raise transport_error(exc, request.url) from exc
             time.sleep(delay)
@@ -252,7 +255,7 @@ class AsyncWhetstoneClient(_ClientBase):
     async def health(self) -> bool:
         """GET /health: True when the engine serves, False while it is not ready (503)."""
         try:
-            response = await self._send(self._http.build_request("GET", "/health"), retries=False)
+            response = await self._send(self._http.build_request("GET", "/health"), NO_RETRY)
             await response.aclose()
         except ServiceUnavailableError:
             return False
@@ -275,8 +278,9 @@ class AsyncWhetstoneClient(_ClientBase):
         finally:
             await response.aclose()
 
-    async def _send(self, request: httpx.Request, retries: bool = True) -> httpx.Response:
-        """Send with retries; returns an unread 2xx response or raises a WhetstoneError."""
+    async def _send(self, request: httpx.Request, retry: RetryPolicy | None = None) -> httpx.Response:
+        """Send with retries (this client's policy unless given); return an unread 2xx response or raise."""
+        retry = retry or self.retry
         attempt = 0
         while True:
             delay: float | None
@@ -284,12 +288,12 @@ class AsyncWhetstoneClient(_ClientBase):
                 response = await self._http.send(request, stream=True)
                 if response.is_success:
                     return response
-                delay = self.retry.delay_after_status(attempt, response) if retries else None
+                delay = retry.delay_after_status(attempt, response)
                 await response.aread()
                 if delay is None:
                     raise status_error(response)
             except httpx.TransportError as exc:
-                delay = self.retry.delay_after_error(attempt, exc) if retries else None
+                delay = retry.delay_after_error(attempt, exc)
                 if delay is None:
                     raise transport_error(exc, request.url) from exc
             await asyncio.sleep(delay)

@@ -65,7 +65,8 @@ class CandidateRace:
                 if self.on_update is not None:
                     self.on_update(candidate, update.text, update.tokens)
                 self.metrics.generated_tokens.inc(len(update.token_ids))
-                self.metrics.prefix_cached_tokens.inc(update.cached_prompt_tokens)
+                if update.cached_prompt_tokens:  # the first update only
+                    self.metrics.prefix_cached_tokens.inc(update.cached_prompt_tokens)
                 if update.finished:
                     await self._end(candidate, update.finish_reason)
                     break

@@ -31,7 +31,6 @@ class Candidate:
     index: int
     max_tokens: int
     token_ids: list[int] = field(default_factory=list)
-    token_logprobs: list[float] = field(default_factory=list)
     text: str = ""
     tokens: list[TokenLogprob] = field(default_factory=list)
     logprob_sum: float = 0.0
@@ -62,7 +61,6 @@ class Candidate:
     ) -> None:
         """Append newly generated tokens with their raw log-probabilities and text."""
         self.token_ids.extend(token_ids)
-        self.token_logprobs.extend(logprobs)
         self.logprob_sum += sum(logprobs)
         self.text += text
         self.tokens.extend(tokens or ())
