@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from clients.stats import wilson_interval
+from server.sharpening import scoring
 
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
 
@@ -48,7 +49,7 @@ class Sample:
 
     def score(self, length_penalty: float) -> float:
         """The server's score: logprob_sum / num_tokens ** length_penalty."""
-        return self.logprob_sum / max(self.num_tokens, 1) ** length_penalty
+        return scoring.score(self.logprob_sum, self.num_tokens, length_penalty)
 
 
 @dataclass(frozen=True)
