@@ -83,7 +83,7 @@ def vllm_command(
     return command
 
 
-# whetstone's CPU engine settings (server/engine.py: for_cpu, use_every_core) as vLLM server
+# whetstone's CPU engine settings (server/engines/vllm.py: for_cpu, use_every_core) as vLLM server
 # options, for a control run of vLLM's server configured the way whetstone configures vLLM.
 WHETSTONE_CPU_FLAGS = (
     "--block-size", "32", "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",

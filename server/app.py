@@ -14,7 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server import __version__
 from server.config import Settings
 from server.embedded import prepare_embedded_model
-from server.engine import Engine, EngineOptions, VllmEngine
+from server.engines import Engine
+from server.engines.vllm import EngineOptions, VllmEngine
 from server.errors import install_error_handlers
 from server.metrics import Metrics
 from server.routes import api, ops

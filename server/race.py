@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from server.engine import Engine, SamplingSpec
+from server.engines import Engine, SamplingSpec
 from server.metrics import Metrics
 from server.sharpening import Candidate, CandidateStatus, Pruner, TokenLogprob
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from server.admission import Admission
 from server.config import Settings
-from server.engine import Engine, EngineError, EngineInputError, SamplingSpec
+from server.engines import Engine, EngineError, EngineInputError, SamplingSpec
 from server.errors import EngineUnavailable, InvalidRequest, ModelNotFound
 from server.metrics import Metrics
 from server.protocol import (

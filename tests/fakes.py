@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.engine import CandidateUpdate, EngineError, SamplingSpec
+from server.engines import CandidateUpdate, EngineError, SamplingSpec
 from server.sharpening import TokenLogprob
 
 EOS = 2

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS
 from benchmarks.serving_report import BEST_OF_WAY, MATCHED_VLLM_WAY, VLLM_WAY, targets
-from server.engine import CPU_BLOCK_TOKENS
+from server.engines.vllm import CPU_BLOCK_TOKENS
 
 
 def row(way: str, concurrency: int, latency: float, rps: float) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from clients.errors import (
     WhetstoneError,
 )
 from server.config import Settings
-from server.engine import EngineError
+from server.engines import EngineError
 from tests.clients.conftest import AsgiClientFactory, ServerFactory
 from tests.fakes import DeadEngine, FakeEngine, Script
 

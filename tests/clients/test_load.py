@@ -15,7 +15,7 @@ from clients.items import Item
 from clients.load import LoadPlan, Outcome, format_summary, run_load, summarize
 from server.cli import build_parser
 from server.config import Settings
-from server.engine import EngineError
+from server.engines import EngineError
 from tests.clients.conftest import AsgiClientFactory, ServerFactory
 from tests.fakes import DeadEngine, FakeEngine, Script
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.engine import CPU_BLOCK_TOKENS
+from server.engines.vllm import CPU_BLOCK_TOKENS
 
 CHAT = "/v1/chat/completions"
 ARITHMETIC = [{"role": "user", "content": "What is 7 + 5? Reply with just the number."}]

@@ -1,4 +1,4 @@
-"""The engine seam: a small async interface over vLLM. The only module that imports vllm."""
+"""The in-process vLLM engine (AsyncLLM): the only module that imports vllm."""
 
 from __future__ import annotations
 
@@ -6,77 +6,12 @@ import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from server.engines.base import CandidateUpdate, EngineError, EngineInputError, SamplingSpec
 from server.sharpening import TokenLogprob
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SamplingSpec:
-    """How one candidate is drawn (the request's own sampling parameters)."""
-
-    max_tokens: int
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    top_logprobs: int = 0
-
-
-@dataclass
-class CandidateUpdate:
-    """Newly generated tokens of one candidate, with their raw log-probabilities."""
-
-    token_ids: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    text: str = ""
-    tokens: list[TokenLogprob] = field(default_factory=list)
-    finish_reason: str | None = None
-    finished: bool = False
-    cached_prompt_tokens: int = 0  # prompt tokens served by the prefix cache (first update only)
-
-
-class EngineError(RuntimeError):
-    """The engine failed or is not serving."""
-
-
-class EngineInputError(ValueError):
-    """The engine rejected a request's input (a client mistake)."""
-
-
-class Engine(Protocol):
-    """What the service needs from an inference engine."""
-
-    model_name: str
-    max_model_len: int
-
-    async def start(self) -> None:
-        """Load the model and start serving."""
-
-    async def shutdown(self) -> None:
-        """Stop the engine and release its resources."""
-
-    def is_healthy(self) -> bool:
-        """True while the engine can serve requests."""
-
-    def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
-        """Token ids of a chat conversation, ready for the assistant's reply."""
-
-    def encode(self, text: str) -> list[int]:
-        """Token ids of a plain-text prompt."""
-
-    def stream_candidate(
-        self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
-    ) -> AsyncIterator[CandidateUpdate]:
-        """Generate one candidate, yielding new tokens as they come; the last update is final."""
-
-    async def abort(self, request_ids: Sequence[str]) -> None:
-        """Stop generating the given candidates at once."""
 
 
 @dataclass(frozen=True)

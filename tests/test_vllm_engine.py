@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from vllm.engine.arg_utils import AsyncEngineArgs
 
-from server.engine import CPU_BLOCK_TOKENS, for_cpu, use_every_core
+from server.engines.vllm import CPU_BLOCK_TOKENS, for_cpu, use_every_core
 
 
 def test_small_kv_blocks_unless_the_user_chose_a_block_size(tmp_path: Path) -> None:
