@@ -119,13 +119,13 @@ async def answer(
 @api.post("/chat/completions", response_model=ChatCompletionResponse)
 async def create_chat_completion(body: ChatCompletionRequest, request: Request, service: Service) -> Any:
     """OpenAI chat completions, answered with the sharpened choice."""
-    return await answer(request, service, body, service.prepare_chat(body), CHAT)
+    return await answer(request, service, body, await service.prepare_chat(body), CHAT)
 
 
 @api.post("/completions", response_model=CompletionResponse)
 async def create_completion(body: CompletionRequest, request: Request, service: Service) -> Any:
     """Legacy completions; `best_of` means best-of-n by mean token log-likelihood."""
-    return await answer(request, service, body, service.prepare_completion(body), COMPLETIONS)
+    return await answer(request, service, body, await service.prepare_completion(body), COMPLETIONS)
 
 
 @api.get("/models", response_model=ModelList)

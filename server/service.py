@@ -105,11 +105,11 @@ class SharpeningService:
             )
         return config
 
-    def prepare_chat(self, request: ChatCompletionRequest) -> GenerationJob:
+    async def prepare_chat(self, request: ChatCompletionRequest) -> GenerationJob:
         """Tokenize a chat request and check it against the server's limits."""
         self.check_model(request.model)
         try:
-            prompt = self.engine.encode_chat(chat_messages(request))
+            prompt = await self.engine.encode_chat(chat_messages(request))
         except Exception as exc:  # the model's chat template raises on conversations it refuses
             raise InvalidRequest(
                 f"the model's chat template rejected the messages: {exc}", param="messages"
@@ -119,24 +119,24 @@ class SharpeningService:
         top = request.top_logprobs or 0
         return self._job(request, "messages", prompt, max_tokens, config, request.logprobs, top)
 
-    def prepare_completion(self, request: CompletionRequest) -> GenerationJob:
+    async def prepare_completion(self, request: CompletionRequest) -> GenerationJob:
         """Tokenize a legacy completion request and check it against the server's limits."""
         self.check_model(request.model)
         if request.echo:
             raise InvalidRequest("echo is not supported; leave it false", param="echo")
-        prompt = self._prompt_tokens(request.prompt)
+        prompt = await self._prompt_tokens(request.prompt)
         config = self.resolve_sharpening(request.sharpening, legacy_best_of=request.best_of)
         wants_logprobs = request.logprobs is not None
         top = request.logprobs or 0
         return self._job(request, "prompt", prompt, request.max_tokens, config, wants_logprobs, top)
 
-    def _prompt_tokens(self, prompt: str | list[int] | list[str] | list[list[int]]) -> list[int]:
+    async def _prompt_tokens(self, prompt: str | list[int] | list[str] | list[list[int]]) -> list[int]:
         if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
             prompt = prompt[0]
         if isinstance(prompt, str):
             if not prompt:
                 raise InvalidRequest("prompt is empty", param="prompt")
-            return self.engine.encode(prompt)
+            return await self.engine.encode(prompt)
         if prompt and all(isinstance(t, int) for t in prompt):
             return [int(t) for t in prompt]  # type: ignore[arg-type]
         raise InvalidRequest(

@@ -52,10 +52,10 @@ class FakeEngine:
     def is_healthy(self) -> bool:
         return self.healthy
 
-    def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
+    async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
         return [1] + [len(m["content"]) % 50 + 100 for m in messages]
 
-    def encode(self, text: str) -> list[int]:
+    async def encode(self, text: str) -> list[int]:
         return [1] + [ord(ch) % 50 + 100 for ch in text]
 
     async def stream_candidate(

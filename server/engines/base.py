@@ -60,11 +60,11 @@ class Engine(Protocol):
     def is_healthy(self) -> bool:
         """True while the engine can serve requests."""
 
-    def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
-        """Token ids of a chat conversation, ready for the assistant's reply."""
+    async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
+        """Token ids of a chat conversation, ready for the assistant's reply (off the event loop)."""
 
-    def encode(self, text: str) -> list[int]:
-        """Token ids of a plain-text prompt."""
+    async def encode(self, text: str) -> list[int]:
+        """Token ids of a plain-text prompt (off the event loop)."""
 
     def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -84,16 +85,20 @@ class VllmEngine:
         """True while the engine core is alive."""
         return self._llm is not None and not self._llm.errored
 
-    def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
-        """Apply the model's chat template and tokenize."""
-        ids = self._tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, tokenize=True, return_dict=False
-        )
-        return list(ids)
+    async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
+        """Apply the model's chat template and tokenize, in a worker thread (long prompts take time)."""
 
-    def encode(self, text: str) -> list[int]:
-        """Tokenize a plain prompt (with the model's special prefix tokens, if any)."""
-        return list(self._tokenizer.encode(text))
+        def render() -> list[int]:
+            ids = self._tokenizer.apply_chat_template(
+                list(messages), add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+            return list(ids)
+
+        return await asyncio.to_thread(render)
+
+    async def encode(self, text: str) -> list[int]:
+        """Tokenize a plain prompt (with the model's special prefix tokens, if any), in a worker thread."""
+        return list(await asyncio.to_thread(self._tokenizer.encode, text))
 
     async def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
