@@ -8,6 +8,8 @@ import string
 from collections.abc import Callable
 from typing import Literal
 
+from server.sharpening.patterns import compile_pattern, extract_answer
+
 CheckerName = Literal["numeric", "exact", "auto"]
 CHECKERS: tuple[CheckerName, ...] = ("numeric", "exact", "auto")
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
@@ -55,24 +57,12 @@ def auto_match(text: str, answer: str) -> bool:
     return exact_match(text, answer)
 
 
-def extract_answer(text: str, pattern: str | re.Pattern[str]) -> str | None:
-    """The first match's group 1 (the whole match without groups), stripped; None if nothing is found.
-
-    The server's `majority` strategy reads answers the same way.
-    """
-    match = re.search(pattern, text)
-    if match is None:
-        return None
-    found = match.group(1) if match.re.groups else match.group(0)
-    return (found or "").strip() or None
-
-
 def checker(name: CheckerName, answer_pattern: str | None = None) -> Callable[[str, str], bool]:
     """The checker for a name; with `answer_pattern` it judges only the extracted answer."""
     check = {"numeric": numeric_match, "exact": exact_match, "auto": auto_match}[name]
     if answer_pattern is None:
         return check
-    pattern = re.compile(answer_pattern)
+    pattern = compile_pattern(answer_pattern)
 
     def check_extracted(text: str, answer: str) -> bool:
         found = extract_answer(text, pattern)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from tqdm import tqdm
 
 from clients.client import AsyncWhetstoneClient
 from clients.items import ENDPOINTS
+from server.sharpening.patterns import PatternError, compile_pattern
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -49,11 +49,11 @@ def positive_float(text: str) -> float:
 
 
 def regex(text: str) -> str:
-    """argparse type: a valid regular expression."""
+    """argparse type: a regular expression the linear-time engine (RE2) accepts."""
     try:
-        re.compile(text)
-    except re.error as exc:
-        raise argparse.ArgumentTypeError(f"not a valid regex ({exc}): {text!r}") from None
+        compile_pattern(text)
+    except PatternError as exc:
+        raise argparse.ArgumentTypeError(f"the pattern {text!r} {exc}") from None
     return text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -17,9 +18,11 @@ from server.embedded import prepare_embedded_model
 from server.engines import Engine
 from server.engines.vllm import EngineOptions, VllmEngine
 from server.errors import install_error_handlers
+from server.limits import BodySizeLimit
 from server.metrics import Metrics
 from server.routes import api, ops
 from server.service import SharpeningService
+from server.supervisor import EngineSupervisor, RestartBudget
 
 logger = logging.getLogger(__name__)
 GENERATION_PATHS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
@@ -87,20 +90,36 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     metrics = Metrics()
     the_engine: Engine = engine or build_engine(settings)
 
+    supervisor = EngineSupervisor(
+        the_engine,
+        metrics,
+        settings.on_engine_failure,
+        RestartBudget(settings.max_engine_restarts, settings.engine_restart_window),
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await the_engine.start()
+        watchers = [
+            asyncio.create_task(supervisor.watch()),
+            asyncio.create_task(metrics.sample_event_loop_lag()),
+        ]
         try:
             yield
         finally:
+            for task in watchers:
+                task.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
             await the_engine.shutdown()
 
     app = FastAPI(title="whetstone", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.supervisor = supervisor
     app.state.service = SharpeningService(the_engine, settings, metrics)
     install_error_handlers(app)
     app.include_router(api)
     app.include_router(ops)
     app.add_middleware(RequestAccounting, metrics=metrics)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

@@ -78,7 +78,19 @@ def serve(settings: Settings) -> None:
         app = create_app(settings)
     except EmbeddedModelMissing as exc:
         sys.exit(f"whetstone: {exc}")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # SIGTERM drains, then aborts
+    )
+    server = uvicorn.Server(config)
+    supervisor = app.state.supervisor
+    supervisor.on_give_up = lambda: setattr(server, "should_exit", True)
+    server.run()
+    if supervisor.gave_up:
+        sys.exit(f"whetstone: exiting because the engine failed for good ({supervisor.reason})")
 
 
 def prepare_model() -> None:

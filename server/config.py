@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +63,25 @@ class Settings(BaseSettings):
     )
     max_inflight_candidates: int = Field(
         256, ge=1, description="Most candidates in flight at once; more get 429 with Retry-After."
+    )
+    max_request_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger ones get 413."
+    )
+    on_engine_failure: Literal["restart", "exit"] = Field(
+        "restart",
+        description="When the engine dies: restart it in-process (with back-off), or exit non-zero "
+        "so an outside supervisor restarts the server.",
+    )
+    max_engine_restarts: int = Field(
+        3, ge=1, description="Most engine restarts in --engine-restart-window; one more and the server exits."
+    )
+    engine_restart_window: float = Field(
+        600.0, gt=0, description="Seconds over which --max-engine-restarts is counted."
+    )
+    shutdown_timeout: int = Field(
+        30,
+        ge=0,
+        description="On SIGTERM, seconds to let in-flight requests finish before they are aborted.",
     )
     api_key: str | None = Field(None, description="When set, /v1 routes need 'Authorization: Bearer <key>'.")
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+LAG_SAMPLE_SECONDS = 0.1
 SCORE_BUCKETS = (-200, -100, -50, -25, -10, -5, -2, -1, -0.5, -0.1, 0)
 
 
@@ -56,6 +61,24 @@ class Metrics:
             buckets=SCORE_BUCKETS,
             registry=r,
         )
+
+        self.event_loop_lag = Histogram(
+            "whetstone_event_loop_lag_seconds",
+            f"How late the event loop wakes a timer, sampled every {LAG_SAMPLE_SECONDS} s "
+            "(high values mean something blocks request handling).",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.engine_restarts = Counter(
+            "whetstone_engine_restarts", "Times a failed engine was replaced in-process.", registry=r
+        )
+
+    async def sample_event_loop_lag(self) -> None:
+        """Observe the event loop's lag forever: sleep a fixed interval, record the overshoot."""
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(LAG_SAMPLE_SECONDS)
+            self.event_loop_lag.observe(max(time.perf_counter() - started - LAG_SAMPLE_SECONDS, 0.0))
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

@@ -31,6 +31,7 @@ from server.protocol import (
 from server.responses import chat_response, completion_response
 from server.service import GenerationJob, SharpenedResult, SharpeningService
 from server.streaming import ChatChunks, ChunkFormat, CompletionChunks, event_stream
+from server.supervisor import EngineSupervisor
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,10 +137,11 @@ async def list_models(service: Service) -> ModelList:
 
 
 @ops.get("/health", responses={503: ERROR_RESPONSES[503]})
-async def health(service: Service) -> JSONResponse:
-    """200 while the engine serves, 503 otherwise."""
+async def health(request: Request, service: Service) -> JSONResponse:
+    """200 while the engine serves, 503 with the reason otherwise."""
     if not service.engine.is_healthy():
-        raise EngineUnavailable("the engine is not serving")
+        supervisor: EngineSupervisor = request.app.state.supervisor
+        raise EngineUnavailable(supervisor.describe(), code=f"engine_{supervisor.state}")
     return JSONResponse({"status": "ok"})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -231,7 +232,7 @@ class SharpeningService:
                 raise InvalidRequest(f"the engine rejected the request: {exc}") from exc
             except EngineError as exc:
                 raise EngineUnavailable(f"the engine failed: {exc}") from exc
-        selected = strategy.select(candidates)
+        selected = await asyncio.to_thread(strategy.select, candidates)  # majority runs regexes
         if selected is None:
             raise EngineUnavailable("no candidate completed (the engine aborted them all)")
         choices = top_choices(selected, rank(candidates, config.length_penalty), job.choices)

@@ -19,6 +19,7 @@ class Script:
 
     logprobs: list[float]
     stops: bool = True
+    words: tuple[str, ...] = ()  # the text of token i is words[i], else "t<i> "
 
 
 @dataclass
@@ -79,7 +80,8 @@ class FakeEngine:
             ends = (last and script.stops) or at_limit
             token = EOS if last and script.stops else 10 + position
             self.generated[request_id] += 1
-            text = "" if token == EOS else f"t{position} "
+            word = script.words[position] if position < len(script.words) else f"t{position} "
+            text = "" if token == EOS else word
             top = ((text, logprob), ("alt", logprob - 1.0))[: sampling.top_logprobs]
             yield CandidateUpdate(
                 token_ids=[token],

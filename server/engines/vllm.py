@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import multiprocessing
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -76,10 +78,13 @@ class VllmEngine:
         logger.info("engine ready: %s (max_model_len %d)", opts.model, self.max_model_len)
 
     async def shutdown(self) -> None:
-        """Stop the engine core process."""
+        """Stop the engine core process and reap it (a dead engine's processes must not linger)."""
         if self._llm is not None:
-            self._llm.shutdown()
-            self._llm = None
+            llm, self._llm = self._llm, None
+            await asyncio.to_thread(llm.shutdown)
+            del llm
+            multiprocessing.active_children()  # joins exited children: no zombie engine cores
+            gc.collect()
 
     def is_healthy(self) -> bool:
         """True while the engine core is alive."""

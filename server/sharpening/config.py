@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal, get_args
+
+from server.sharpening.patterns import Pattern, PatternError, compile_pattern
 
 StrategyName = Literal["best_of_n", "rejection", "power", "majority", "none"]
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
@@ -61,11 +62,9 @@ class SharpeningConfig:
         """How many candidates the strategy may draw."""
         return 1 if self.strategy == "none" else self.n
 
-    def compiled_pattern(self) -> re.Pattern[str]:
-        """The answer pattern, compiled; an invalid regex is the client's mistake."""
+    def compiled_pattern(self) -> Pattern:
+        """The answer pattern compiled for linear-time matching; a bad pattern is the client's mistake."""
         try:
-            return re.compile(self.answer_pattern or "")
-        except re.error as exc:
-            raise InvalidSharpening(
-                "sharpening.answer_pattern", f"sharpening.answer_pattern is not a valid regex: {exc}"
-            ) from exc
+            return compile_pattern(self.answer_pattern or "")
+        except PatternError as exc:
+            raise InvalidSharpening("sharpening.answer_pattern", f"sharpening.answer_pattern {exc}") from exc

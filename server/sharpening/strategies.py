@@ -12,6 +12,7 @@ from typing import Protocol
 
 from server.sharpening.candidate import Candidate, CandidateStatus
 from server.sharpening.config import SharpeningConfig
+from server.sharpening.patterns import extract_answer
 from server.sharpening.scoring import candidate_score, rank
 
 REJECTION_WAVE = 4
@@ -140,11 +141,7 @@ class Majority(BestOfN):
 
     def answer(self, candidate: Candidate) -> str | None:
         """The candidate's answer: the pattern's first group (or whole match), stripped."""
-        match = self.pattern.search(candidate.text)
-        if match is None:
-            return None
-        found = match.group(1) if self.pattern.groups else match.group(0)
-        return found.strip() or None if found is not None else None
+        return extract_answer(candidate.text, self.pattern)
 
     def select(self, candidates: list[Candidate]) -> Candidate | None:
         """Highest-scoring candidate of the most frequent answer; plain best when none match."""

@@ -1,0 +1,54 @@
+"""Client-supplied answer patterns cannot stall the server: every request answers, /health stays fast."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from tests.conftest import live_server
+from tests.fakes import FakeEngine, Script
+from tests.sharpening.test_patterns import PATHOLOGICAL
+
+HEALTH_BUDGET_S = 0.5
+# 299 words, then a character no \w matches: the worst case for a backtracking engine
+LONG_TEXT = Script([-0.1] * 301, words=("hello ",) * 299 + ("!",))
+REFUSED = [r"(\w+)\s\1", r"(?=(\w+\s?)*)x", "(" * 600 + ")" * 600]
+
+
+async def probe_health(url: str, stop: asyncio.Event) -> list[float]:
+    """Time /health every 50 ms until `stop` is set."""
+    waits = []
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            assert (await client.get("/health")).status_code == 200
+            waits.append(time.perf_counter() - started)
+            await asyncio.sleep(0.05)
+    return waits
+
+
+async def test_pathological_patterns_answer_while_health_stays_fast() -> None:
+    with live_server(FakeEngine(scripts=[LONG_TEXT]), default_n=8) as url:
+        stop = asyncio.Event()
+        prober = asyncio.create_task(probe_health(url, stop))
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+            async def ask(pattern: str) -> int:
+                body = {
+                    "messages": [{"role": "user", "content": "say hello"}],
+                    "max_tokens": 400,
+                    "sharpening": {"strategy": "majority", "answer_pattern": pattern},
+                }
+                response = await client.post("/v1/chat/completions", json=body)
+                if response.status_code == 400:
+                    assert response.json()["error"]["param"] == "sharpening.answer_pattern"
+                return response.status_code
+
+            statuses = await asyncio.gather(*(ask(p) for p in PATHOLOGICAL + REFUSED))
+        stop.set()
+        waits = await prober
+    assert statuses == [200] * len(PATHOLOGICAL) + [400] * len(REFUSED)
+    assert len(waits) >= 3
+    assert max(waits) < HEALTH_BUDGET_S, f"/health waited {max(waits):.3f} s"
