@@ -1,9 +1,14 @@
 """Soak test (not in CI): many mixed requests at high concurrency, some clients hanging up.
 
 500 requests at concurrency 16 by default, a mix of every strategy, streaming, legacy
-completions, bad input (which must be a 400) and clients that disconnect early (which must
-leave no candidate running). Reports errors by kind, latency percentiles and the memory of
-the server's process group before and after, then checks the server still serves.
+completions, bad input (which must be a 400), answer patterns that would make a backtracking
+regex engine run for ever (which must be answered) or that use features a linear-time engine
+refuses (which must be a 400), and clients that disconnect early (which must leave no
+candidate running). Part way through, the engine core process is killed with SIGKILL: the
+server must restart it by itself; requests that end with 503 between the kill and the first
+healthy /health after it count as the restart window, any other error is unexpected. Reports
+errors by kind, latency percentiles and the memory of the server's process group before and
+after, then checks the server still serves.
 
     python -m benchmarks.soak                      # starts its own server
     python -m benchmarks.soak --url http://127.0.0.1:8000 --requests 100
@@ -17,11 +22,12 @@ import json
 import os
 import random
 import re
+import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +49,26 @@ PROMPTS = (
 )
 # name -> (share of requests, request fields); "disconnect" requests give up after 0.3 s
 MIX: dict[str, tuple[float, dict[str, Any]]] = {
-    "best_of_4": (0.30, {"sharpening": {"n": 4}}),
+    "best_of_4": (0.25, {"sharpening": {"n": 4}}),
     "greedy_stream": (0.15, {"temperature": 0.0, "stream": True, "sharpening": {"strategy": "none"}}),
     "majority": (0.08, {"sharpening": {"strategy": "majority", "n": 4, "answer_pattern": r"(\d+)"}}),
     "power": (0.07, {"sharpening": {"strategy": "power", "n": 4, "alpha": 4.0}}),
     "rejection": (0.07, {"sharpening": {"strategy": "rejection", "n": 8, "threshold": -15.0}}),
     "legacy_best_of": (0.08, {"best_of": 3}),
-    "bad_input": (0.10, {"temperature": 7.5}),
+    "bad_input": (0.08, {"temperature": 7.5}),
+    "pathological_pattern": (
+        0.04,
+        {"sharpening": {"strategy": "majority", "n": 4, "answer_pattern": r"^(\w+\s?)*$"}},
+    ),
+    "refused_pattern": (0.03, {"sharpening": {"strategy": "majority", "answer_pattern": r"(\w+) \1"}}),
     "disconnect": (0.15, {"max_tokens": 400, "sharpening": {"n": 8, "prune": False}}),
 }
 # kind -> (the client error it must end with, how the report names it); other kinds must succeed
-EXPECTED_ERRORS = {"bad_input": ("http_400", "expected_400"), "disconnect": ("timeout", "disconnected")}
+EXPECTED_ERRORS = {
+    "bad_input": ("http_400", "expected_400"),
+    "refused_pattern": ("http_400", "expected_400"),
+    "disconnect": ("timeout", "disconnected"),
+}
 DISCONNECT_AFTER = 0.3
 
 
@@ -62,8 +77,24 @@ class Outcome:
     """How one request went."""
 
     kind: str
-    result: str  # ok | expected_400 | disconnected | unexpected:<error kind, or 200>
+    result: str  # ok | expected_400 | disconnected | restart_window | unexpected:<error kind, or 200>
     latency: float
+    ended: float = 0.0  # time.monotonic() when it ended
+
+
+@dataclass
+class EngineKill:
+    """When the engine core was killed and when /health was 200 again."""
+
+    killed: float | None = None
+    healed: float | None = None
+
+    def excuses(self, outcome: Outcome) -> bool:
+        """A 503 that ended while the engine was being replaced is expected."""
+        if self.killed is None or outcome.result != "unexpected:http_503":
+            return False
+        healed = self.healed if self.healed is not None else float("inf")
+        return self.killed <= outcome.ended <= healed + 1.0
 
 
 def group_rss_mib(pgid: int | None) -> float | None:
@@ -97,14 +128,61 @@ async def one_request(client: AsyncWhetstoneClient, kind: str, index: int) -> Ou
         result = "ok" if expected_error is None else "unexpected:200"
     except WhetstoneError as exc:
         result = expected_result if exc.kind == expected_error else f"unexpected:{exc.kind}"
-    return Outcome(kind, result, time.perf_counter() - started)
+    return Outcome(kind, result, time.perf_counter() - started, time.monotonic())
 
 
-async def soak(url: str, requests: int, concurrency: int, seed: int) -> list[Outcome]:
-    """Run the mix with `concurrency` requests in flight (the disconnecting ones give up early)."""
+def engine_core_pid(pgid: int) -> int | None:
+    """The vLLM engine-core process in the server's process group."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text()
+            if os.getpgid(int(pid)) == pgid and name.startswith("VLLM::EngineCor"):
+                return int(pid)
+        except (OSError, ProcessLookupError):
+            continue
+    return None
+
+
+async def kill_engine_when(url: str, pgid: int, ready: asyncio.Event, kill: EngineKill) -> None:
+    """Once `ready` is set, SIGKILL the engine core; then wait until /health is 200 again."""
+    await ready.wait()
+    pid = engine_core_pid(pgid)
+    if pid is None:
+        raise RuntimeError("no engine core process found to kill")
+    os.kill(pid, signal.SIGKILL)
+    kill.killed = time.monotonic()
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                if (await client.get("/health")).status_code == 200:
+                    kill.healed = time.monotonic()
+                    return
+            except httpx.HTTPError:
+                continue
+
+
+async def soak(
+    url: str, requests: int, concurrency: int, seed: int, kill_at: float = 0.0, pgid: int | None = None
+) -> tuple[list[Outcome], EngineKill]:
+    """Run the mix with `concurrency` requests in flight (the disconnecting ones give up early).
+
+    With `kill_at` > 0 and the server's process group, the engine core is killed once that
+    share of the requests has ended.
+    """
     rng = random.Random(seed)
     kinds = rng.choices(list(MIX), weights=[share for share, _ in MIX.values()], k=requests)
     bar = tqdm(total=requests, desc="soak", unit="req")
+    kill, ready = EngineKill(), asyncio.Event()
+    killer = None
+    if kill_at > 0 and pgid is not None:
+        killer = asyncio.create_task(kill_engine_when(url, pgid, ready, kill))
+
+    def done(_: Outcome) -> None:
+        bar.update(1)
+        if bar.n >= kill_at * requests:
+            ready.set()
+
     async with (
         AsyncWhetstoneClient(url, timeout=300.0, max_retries=3) as patient,
         AsyncWhetstoneClient(url, timeout=DISCONNECT_AFTER, max_retries=3) as impatient,
@@ -115,9 +193,11 @@ async def soak(url: str, requests: int, concurrency: int, seed: int) -> list[Out
             return lambda _due: one_request(client, kind, i)
 
         jobs = [job(i, kind) for i, kind in enumerate(kinds)]
-        outcomes = await run_closed_loop(jobs, concurrency, on_done=lambda _: bar.update(1))
+        outcomes = await run_closed_loop(jobs, concurrency, on_done=done)
     bar.close()
-    return outcomes
+    if killer is not None:
+        await killer
+    return [replace(o, result="restart_window") if kill.excuses(o) else o for o in outcomes], kill
 
 
 def server_state(url: str) -> dict[str, Any]:
@@ -137,6 +217,7 @@ def report(
     memory: tuple[float | None, float | None],
     args: argparse.Namespace,
     wall: float,
+    kill: EngineKill,
 ) -> str:
     """The markdown report."""
     ok = [o.latency for o in outcomes if o.result == "ok"]
@@ -152,8 +233,13 @@ def report(
         f"{len(outcomes)} requests at concurrency {args.concurrency}, max_tokens 24 (400 for the "
         f"disconnecting ones), run took {wall / 60:.1f} min. Re-run: `make soak`.",
         "",
-        f"- unexpected errors: **{unexpected}** (any 5xx, a 4xx where a 200 was due, "
-        "or a 200 where a 400 was due)",
+        f"- unexpected errors: **{unexpected}** (any 5xx outside the restart window, a 4xx where a "
+        "200 was due, a 200 where a 400 was due, or a request that hung past the client's timeout)",
+        f"- engine core killed with SIGKILL after {args.kill_at:.0%} of the requests; /health was 200 "
+        f"again {kill.healed - kill.killed:.1f} s later; "
+        f"{results['restart_window']} requests ended with 503 in that window"
+        if kill.killed is not None and kill.healed is not None
+        else "- no engine kill in this run",
         f"- successful requests: {len(ok)}; latency p50 {percentile(ok, 50):.2f} s, "
         f"p99 {percentile(ok, 99):.2f} s"
         if ok
@@ -183,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--requests", type=int, default=500, help="requests in all")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--seed", type=int, default=0, help="seed of the request mix")
+    parser.add_argument(
+        "--kill-at",
+        type=float,
+        default=0.4,
+        help="SIGKILL the engine core once this share of requests ended (0: never; own server only)",
+    )
     parser.add_argument("--enforce-eager", action="store_true", help="start the server in eager mode")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
     return parser
@@ -200,10 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         pgid = None if process is None else process.pid  # the server leads its own process group
         asyncio.run(soak(url, 16, 8, seed=args.seed + 1))  # warm-up
         before = group_rss_mib(pgid)
-        outcomes = asyncio.run(soak(url, args.requests, args.concurrency, args.seed))
+        outcomes, kill = asyncio.run(
+            soak(url, args.requests, args.concurrency, args.seed, args.kill_at, pgid)
+        )
         time.sleep(2)
         state, after = server_state(url), group_rss_mib(pgid)
-    text = report(outcomes, state, (before, after), args, time.perf_counter() - started)
+    text = report(outcomes, state, (before, after), args, time.perf_counter() - started, kill)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "soak.md").write_text(text)
     (args.out / "soak.json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=1))

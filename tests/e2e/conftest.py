@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -31,11 +32,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL (no /v1) of a real server on loopback; its log is kept for failures."""
+@contextmanager
+def spawned_server(log_dir: Path, *extra_args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real whetstone server (eager engine, small KV cache) in its own session; stopped after."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    log_path = log_dir / "server.log"
     env = os.environ | {"HF_HUB_OFFLINE": "1"}
     command = [
         sys.executable,
@@ -49,6 +50,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "1",
         "--max-model-len",
         "2048",
+        *extra_args,
     ]
     with log_path.open("w") as log:
         proc = subprocess.Popen(
@@ -57,13 +59,28 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(url, proc, log_path)
-        yield url
+        yield url, proc
     finally:
+        stop_process_group(proc)
+
+
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process's session, SIGKILL it if it lingers."""
+    try:
         os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (no /v1) of a real server on loopback; its log is kept for failures."""
+    with spawned_server(tmp_path_factory.mktemp("server")) as (url, _):
+        yield url
 
 
 def wait_until_healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
