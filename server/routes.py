@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
@@ -114,7 +114,12 @@ async def answer(
         chunks = endpoint.chunks(request_id, model, job, include_usage)
         return StreamingResponse(event_stream(service, job, request_id, chunks), media_type=SSE)
     result = await until_disconnected(request, service.run(job, request_id))
-    return endpoint.respond(result, request_id, model)
+    return await json_response(endpoint.respond(result, request_id, model))
+
+
+async def json_response(body: BaseModel) -> Response:
+    """Serialize in a worker thread: a body with every candidate's tokens can be megabytes."""
+    return Response(await asyncio.to_thread(body.model_dump_json), media_type="application/json")
 
 
 @api.post("/chat/completions", response_model=ChatCompletionResponse)

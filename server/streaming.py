@@ -140,8 +140,8 @@ async def event_stream(
                 if piece[0] or piece[1]:
                     yield sse(chunks.delta(0, *piece))
         result = await task
-        for chunk in chunks.closing(result) if live else chunks.whole(result):
-            yield sse(chunk)
+        closing = chunks.closing(result) if live else chunks.whole(result)
+        yield await asyncio.to_thread(lambda: "".join(sse(chunk) for chunk in closing))  # can be large
     except APIError as exc:
         yield sse(exc.body().model_dump())
     except Exception:
