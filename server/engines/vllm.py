@@ -69,10 +69,12 @@ class VllmEngine:
         if opts.kv_cache_gib:
             kwargs["kv_cache_memory_bytes"] = int(opts.kv_cache_gib * 1024**3)
         kwargs.update(opts.extra)
-        args = for_cpu(AsyncEngineArgs(**kwargs), set(opts.extra))
+        # building the engine blocks for tens of seconds: keep the event loop serving meanwhile
+        # (a restart happens while the server answers /health and 503s)
+        args = await asyncio.to_thread(for_cpu, AsyncEngineArgs(**kwargs), set(opts.extra))
         if use_every_core(args.tensor_parallel_size * args.pipeline_parallel_size):
             os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-        self._llm = AsyncLLM.from_engine_args(args)
+        self._llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
         self._tokenizer = self._llm.get_tokenizer()
         self.max_model_len = int(self._llm.model_config.max_model_len)
         logger.info("engine ready: %s (max_model_len %d)", opts.model, self.max_model_len)
