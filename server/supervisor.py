@@ -99,11 +99,11 @@ class EngineSupervisor:
         self.reason = reason
         logger.error("engine failure: %s", reason)
         while True:
+            await self._release()  # also fails candidate streams still waiting on the dead engine
             if self.policy == "exit" or not self.budget.take():
                 self._give_up()
                 return
             self.state = "restarting"
-            await self._release()
             delay = self.budget.backoff()
             logger.warning("restarting the engine in %.1f s", delay)
             await asyncio.sleep(delay)

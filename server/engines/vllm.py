@@ -44,6 +44,8 @@ class VllmEngine:
         self.max_model_len = 0
         self._llm: Any = None
         self._tokenizer: Any = None
+        self._streaming: set[asyncio.Task[Any]] = set()  # tasks reading a candidate's stream now
+        self._failed: set[asyncio.Task[Any]] = set()  # of those, the ones told the engine is gone
 
     async def start(self) -> None:
         """Build the AsyncLLM (loads weights, allocates the KV cache)."""
@@ -80,7 +82,14 @@ class VllmEngine:
         logger.info("engine ready: %s (max_model_len %d)", opts.model, self.max_model_len)
 
     async def shutdown(self) -> None:
-        """Stop the engine core process and reap it (a dead engine's processes must not linger)."""
+        """Stop the engine core process and reap it (a dead engine's processes must not linger).
+
+        Candidate streams still waiting on this engine fail with EngineError: when the engine
+        core dies while a request is being added, vLLM can leave that request waiting for ever.
+        """
+        for task in self._streaming:
+            self._failed.add(task)
+            task.cancel()
         if self._llm is not None:
             llm, self._llm = self._llm, None
             await asyncio.to_thread(llm.shutdown)
@@ -128,6 +137,11 @@ class VllmEngine:
             output_kind=RequestOutputKind.DELTA,
         )
         prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        if self._llm is None:
+            raise EngineError("the engine is not running")
+        task = asyncio.current_task()
+        assert task is not None
+        self._streaming.add(task)
         first = True
         try:
             async for output in self._llm.generate(prompt, params, request_id):
@@ -148,6 +162,14 @@ class VllmEngine:
             raise EngineInputError(str(exc)) from exc
         except VLLMServerError as exc:
             raise EngineError(str(exc) or type(exc).__name__) from exc
+        except asyncio.CancelledError:
+            if task not in self._failed:
+                raise  # the request was cancelled (its client went away)
+            task.uncancel()
+            raise EngineError("the engine stopped while this candidate was running") from None
+        finally:
+            self._streaming.discard(task)
+            self._failed.discard(task)
 
     async def abort(self, request_ids: Sequence[str]) -> None:
         """Abort candidates in the engine (frees their KV cache at once)."""
