@@ -5,8 +5,9 @@ completions, bad input (which must be a 400), answer patterns that would make a 
 regex engine run for ever (which must be answered) or that use features a linear-time engine
 refuses (which must be a 400), and clients that disconnect early (which must leave no
 candidate running). Part way through, the engine core process is killed with SIGKILL: the
-server must restart it by itself; requests that end with 503 between the kill and the first
-healthy /health after it count as the restart window, any other error is unexpected. Reports
+server must restart it by itself. Requests in flight at the kill must end with 503 (or a
+stream's error event) at once, not hang; new requests wait until /health is 200 again and must
+then succeed like any other. Reports
 errors by kind, latency percentiles and the memory of the server's process group before and
 after, then checks the server still serves.
 
@@ -27,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,11 @@ class EngineKill:
 
     killed: float | None = None
     healed: float | None = None
+    serving: asyncio.Event = field(default_factory=asyncio.Event)  # clear while the engine is down
 
     def excuses(self, outcome: Outcome) -> bool:
-        """A 503 that ended while the engine was being replaced is expected."""
-        if self.killed is None or outcome.result != "unexpected:http_503":
+        """A 503, or a stream ended by an error event, while the engine was being replaced."""
+        if self.killed is None or outcome.result not in ("unexpected:http_503", "unexpected:stream_error"):
             return False
         healed = self.healed if self.healed is not None else float("inf")
         return self.killed <= outcome.ended <= healed + 1.0
@@ -149,6 +151,7 @@ async def kill_engine_when(url: str, pgid: int, ready: asyncio.Event, kill: Engi
     pid = engine_core_pid(pgid)
     if pid is None:
         raise RuntimeError("no engine core process found to kill")
+    kill.serving.clear()  # hold new requests back until the engine is back
     os.kill(pid, signal.SIGKILL)
     kill.killed = time.monotonic()
     async with httpx.AsyncClient(base_url=url, timeout=5) as client:
@@ -157,6 +160,7 @@ async def kill_engine_when(url: str, pgid: int, ready: asyncio.Event, kill: Engi
             try:
                 if (await client.get("/health")).status_code == 200:
                     kill.healed = time.monotonic()
+                    kill.serving.set()
                     return
             except httpx.HTTPError:
                 continue
@@ -174,6 +178,7 @@ async def soak(
     kinds = rng.choices(list(MIX), weights=[share for share, _ in MIX.values()], k=requests)
     bar = tqdm(total=requests, desc="soak", unit="req")
     kill, ready = EngineKill(), asyncio.Event()
+    kill.serving.set()
     killer = None
     if kill_at > 0 and pgid is not None:
         killer = asyncio.create_task(kill_engine_when(url, pgid, ready, kill))
@@ -190,7 +195,11 @@ async def soak(
 
         def job(i: int, kind: str) -> Callable[[float], Awaitable[Outcome]]:
             client = impatient if kind == "disconnect" else patient
-            return lambda _due: one_request(client, kind, i)
+            async def send(_due: float) -> Outcome:
+                await kill.serving.wait()
+                return await one_request(client, kind, i)
+
+            return send
 
         jobs = [job(i, kind) for i, kind in enumerate(kinds)]
         outcomes = await run_closed_loop(jobs, concurrency, on_done=done)
@@ -236,8 +245,9 @@ def report(
         f"- unexpected errors: **{unexpected}** (any 5xx outside the restart window, a 4xx where a "
         "200 was due, a 200 where a 400 was due, or a request that hung past the client's timeout)",
         f"- engine core killed with SIGKILL after {args.kill_at:.0%} of the requests; /health was 200 "
-        f"again {kill.healed - kill.killed:.1f} s later; "
-        f"{results['restart_window']} requests ended with 503 in that window"
+        f"again {kill.healed - kill.killed:.1f} s later (the server restarted it by itself); the "
+        f"{results['restart_window']} requests in flight at the kill ended with 503 (streams: an error "
+        "event, then [DONE]); new requests were held back until /health was 200, then served"
         if kill.killed is not None and kill.healed is not None
         else "- no engine kill in this run",
         f"- successful requests: {len(ok)}; latency p50 {percentile(ok, 50):.2f} s, "
