@@ -140,5 +140,6 @@ def test_sigterm_drains_the_request_in_flight(server: tuple[str, subprocess.Pope
     assert response.status_code == 200
     summary = response.json()["sharpening"]
     assert summary["candidates_finished"] + summary["candidates_truncated"] == 4  # none cut short
-    assert proc.wait(timeout=90) == 0
+    # uvicorn re-raises the SIGTERM once it has stopped gracefully: the process ends by that signal
+    assert proc.wait(timeout=90) in (0, -signal.SIGTERM)
     assert living(engine_processes(proc.pid)) == []
