@@ -76,11 +76,14 @@ def parse_choice(choice: dict[str, Any], top: int) -> CandidateUpdate:
             "it must accept return_token_ids and logprobs"
         )
     strings = logprobs.get("tokens") or [""] * len(token_ids)
-    tops = logprobs.get("top_logprobs") or [None] * len(token_ids)
-    tokens = [
-        TokenLogprob(text, float(value), alternatives(ranked, top))
-        for text, value, ranked in zip(strings, values, tops, strict=True)
-    ]
+    if top:
+        tops = logprobs.get("top_logprobs") or [None] * len(token_ids)
+        tokens = [
+            TokenLogprob(text, float(value), alternatives(ranked, top))
+            for text, value, ranked in zip(strings, values, tops, strict=True)
+        ]
+    else:
+        tokens = [TokenLogprob(text, float(value)) for text, value in zip(strings, values, strict=True)]
     return CandidateUpdate(
         token_ids=token_ids,
         logprobs=[t.logprob for t in tokens],
@@ -93,10 +96,20 @@ def parse_choice(choice: dict[str, Any], top: int) -> CandidateUpdate:
 
 def alternatives(ranked: dict[str, float] | None, top: int) -> tuple[tuple[str, float], ...]:
     """The `top` most likely tokens of a position (OpenAI's dict also holds the sampled one)."""
-    if not top or not ranked:
+    if not ranked:
         return ()
     best = sorted(ranked.items(), key=lambda item: item[1], reverse=True)[:top]
     return tuple((text, float(value)) for text, value in best)
+
+
+async def sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The `data:` payloads of a server-sent event stream (events end with a blank line)."""
+    pending = b""
+    async for piece in response.aiter_bytes():
+        *events, pending = (pending + piece).split(b"\n\n")
+        for event in events:
+            if event.startswith(b"data: "):
+                yield event[6:]
 
 
 def upstream_error(response: httpx.Response, body: bytes) -> Exception:
@@ -170,13 +183,13 @@ class Upstream:
             async with self.http.stream("POST", self.url + "/v1/completions", json=body) as response:
                 if response.status_code != 200:
                     raise upstream_error(response, await response.aread())
-                async for line in response.aiter_lines():
+                async for data in sse_data(response):
                     received = True
                     if aborted():
                         break  # leaving the block closes the connection: vLLM aborts the request
-                    if not line.startswith("data: ") or line == "data: [DONE]":
+                    if data == b"[DONE]":
                         continue
-                    chunk = json.loads(line[6:])
+                    chunk = json.loads(data)
                     if "error" in chunk:
                         raise EngineError(f"upstream {self.url}: {chunk['error'].get('message')}")
                     if chunk.get("usage") and last is not None:
