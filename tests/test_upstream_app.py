@@ -128,8 +128,10 @@ LIGHT_IMPORTS = textwrap.dedent(
 
     sys.meta_path.insert(0, Blocker())
     from server.app import create_app
-    from server.cli import serve  # noqa: F401
+    from server.cli import build_parser
     from server.config import Settings
+
+    build_parser().parse_args(["serve", "--upstream", "http://127.0.0.1:9"])  # the console script
 
     app = create_app(Settings(upstreams=["http://127.0.0.1:9"]))
     print(type(app.state.service.engine).__name__)
