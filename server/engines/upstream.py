@@ -67,10 +67,10 @@ def completion_body(model: str, prompt: list[int], sampling: SamplingSpec) -> di
 
 def parse_choice(choice: dict[str, Any], top: int) -> CandidateUpdate:
     """One streamed completion choice as new tokens with their log-probabilities."""
-    token_ids = [int(t) for t in choice.get("token_ids") or ()]
+    token_ids: list[int] = choice.get("token_ids") or []
     logprobs = choice.get("logprobs") or {}
     values = logprobs.get("token_logprobs") or ()
-    if len(values) != len(token_ids):
+    if len(values) != len(token_ids) or not all(isinstance(t, int) for t in token_ids):
         raise EngineError(
             f"the upstream sent {len(token_ids)} token ids with {len(values)} log-probabilities; "
             "it must accept return_token_ids and logprobs"
