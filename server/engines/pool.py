@@ -146,7 +146,7 @@ class UpstreamPool:
         except UpstreamRefused as exc:
             logger.error("upstream %s refused: %s", member.upstream.url, exc)
             self._fail(member, exc)
-        except EngineError as exc:
+        except Exception as exc:  # unreachable, or an answer that makes no sense: try again later
             self._fail(member, exc)
 
     # -- the Engine interface ------------------------------------------------------------

@@ -19,6 +19,8 @@ PROBE_PROMPT = "The three primary colors are"
 PROBE_TOKENS = 12
 PROBE_TEMPERATURE = 0.5
 PROBE_TOLERANCE = 0.02  # per token; the same engine scores the same tokens the same way
+HEALTH_TIMEOUT_SECONDS = 5.0
+CALL_TIMEOUT_SECONDS = 60.0  # /v1/models and /tokenize; candidate streams wait as long as they need
 
 
 class UpstreamUnreachable(EngineError):
@@ -133,7 +135,7 @@ class Upstream:
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
         try:
-            response = await self.http.post(self.url + path, json=body)
+            response = await self.http.post(self.url + path, json=body, timeout=CALL_TIMEOUT_SECONDS)
         except httpx.HTTPError as exc:
             raise UpstreamUnreachable(f"upstream {self.url} unreachable: {exc!r}") from exc
         if response.status_code != 200:
@@ -143,7 +145,7 @@ class Upstream:
     async def describe(self) -> ModelInfo:
         """Read the served model's name and context length from /v1/models."""
         try:
-            response = await self.http.get(self.url + "/v1/models")
+            response = await self.http.get(self.url + "/v1/models", timeout=CALL_TIMEOUT_SECONDS)
             response.raise_for_status()
             card = response.json()["data"][0]
         except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
@@ -154,7 +156,8 @@ class Upstream:
     async def healthy(self) -> bool:
         """True when the upstream answers GET /health with 200."""
         try:
-            return (await self.http.get(self.url + "/health")).status_code == 200
+            response = await self.http.get(self.url + "/health", timeout=HEALTH_TIMEOUT_SECONDS)
+            return response.status_code == 200
         except httpx.HTTPError:
             return False
 
