@@ -6,7 +6,7 @@ It answers /health, /v1/models, /tokenize and streaming /v1/completions the way 
 - greedy draws (temperature 0 or top_k 1) give tokens 10, 11, ... with raw log-probability
   -0.25 * (1 + position % 3);
 - sampled draws with seed s give token 20 + (7 s + position) % 50 with raw log-probability
-  -0.1 * (1 + (s + position) % 7), and stop with EOS (2) after 3 + s % 5 tokens.
+  -0.1 * (1 + (s + position) % 7), and stop with EOS (2) after 3 + 4 * (s % 5) tokens.
 
 With `processed=True` it returns log-probabilities after temperature and top-k, as vLLM does with
 `--logprobs-mode processed_logprobs`. It counts running, finished and disconnected streams, and it
@@ -108,7 +108,7 @@ class FakeUpstream:
         temperature, top_k = request.get("temperature", 1.0), request.get("top_k", 0)
         greedy = temperature == 0 or top_k == 1
         seed = int(request.get("seed") or 0)
-        length = request["max_tokens"] if greedy else min(3 + seed % 5, request["max_tokens"])
+        length = request["max_tokens"] if greedy else min(3 + 4 * (seed % 5), request["max_tokens"])
         events = []
         for position in range(length):
             if greedy:

@@ -57,12 +57,12 @@ async def test_stream_parses_tokens_logprobs_and_the_finish(fakes: StartFake) ->
         upstream = Upstream(url, http)
         assert (await upstream.describe()).name == "fake-model"
         updates = await collect(upstream.stream_candidate([1, 5], SamplingSpec(16, seed=2), lambda: False))
-    # seed 2: 3 + 2 % 5 = 5 tokens, the last one EOS; raw logprob -0.1 * (1 + (2 + p) % 7)
+    # seed 2: 3 + 4 * 2 = 11 tokens, the last one EOS; raw logprob -0.1 * (1 + (2 + p) % 7)
     tokens = [t for u in updates for t in u.token_ids]
     logprobs = [v for u in updates for v in u.logprobs]
-    assert tokens == [20 + (14 + p) % 50 for p in range(4)] + [EOS]
-    assert logprobs == pytest.approx([-0.1 * (1 + (2 + p) % 7) for p in range(5)])
-    assert [u.finished for u in updates] == [False] * 4 + [True]
+    assert tokens == [20 + (14 + p) % 50 for p in range(10)] + [EOS]
+    assert logprobs == pytest.approx([-0.1 * (1 + (2 + p) % 7) for p in range(11)])
+    assert [u.finished for u in updates] == [False] * 10 + [True]
     assert updates[-1].finish_reason == "stop"
     assert "".join(u.text for u in updates) == "".join(f"t{t} " for t in tokens[:-1])
     assert fake.bodies[0]["seed"] == 2 and fake.bodies[0]["prompt"] == [1, 5]

@@ -119,15 +119,21 @@ def test_pruned_candidates_stop_on_the_upstream(front_url: str, vllm_url: str) -
 
 def test_a_client_disconnect_reaches_the_upstream(front_url: str, vllm_url: str) -> None:
     body = {"model": MODEL, "messages": LONG_PROMPT, "max_tokens": 1500, "stream": True,
-            "sharpening": {"strategy": "none"}}
+            "temperature": 0, "sharpening": {"strategy": "none"}}
+    before = vllm_metric(vllm_url, "vllm:generation_tokens_total")
     with httpx.Client(timeout=60) as http, http.stream(
         "POST", f"{front_url}/v1/chat/completions", json=body
     ) as response:
-        for i, _ in enumerate(response.iter_lines()):
-            if i == 20:
-                break
-        assert vllm_metric(vllm_url, "vllm:num_requests_running") == 1
+        lines = response.iter_lines()
+        next(lines)  # the candidate is generating: its first token has been streamed
+        running = wait_for(lambda: vllm_metric(vllm_url, "vllm:num_requests_running") == 1, 5)
+        assert running, f"not generating any more: {[next(lines) for _ in range(6)]}"
+    # the client is gone: whetstone cancels the candidate and closes its upstream stream
     assert wait_for(lambda: vllm_metric(vllm_url, "vllm:num_requests_running") == 0, 3)
+    stopped_at = vllm_metric(vllm_url, "vllm:generation_tokens_total")
+    time.sleep(1)
+    assert vllm_metric(vllm_url, "vllm:generation_tokens_total") == stopped_at
+    assert stopped_at - before < 1500  # it did not run to max_tokens
 
 
 def test_killing_one_of_two_upstreams_mid_load(
