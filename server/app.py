@@ -37,6 +37,7 @@ def build_engine(settings: Settings) -> Engine:
             served_model_name=settings.served_model_name,
             tokenizer_path=settings.tokenizer or settings.model,
             health_seconds=settings.upstream_health_seconds,
+            stream_interval=settings.upstream_stream_interval,
         )
     model = settings.model or str(prepare_embedded_model())
     return VllmEngine(

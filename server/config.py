@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         description="Upstream mode: local tokenizer directory of the upstream model (needs transformers); "
         "default: the upstream's /tokenize.",
     )
+    upstream_stream_interval: int = Field(
+        1,
+        ge=1,
+        description="Upstream mode: tokens per streamed event from vLLM; more cuts whetstone's work per "
+        "token, but a pruned candidate runs up to that many tokens longer.",
+    )
     upstream_health_seconds: float = Field(
         5.0, gt=0, description="Upstream mode: seconds between health checks of the upstreams."
     )

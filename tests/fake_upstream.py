@@ -109,7 +109,7 @@ class FakeUpstream:
         greedy = temperature == 0 or top_k == 1
         seed = int(request.get("seed") or 0)
         length = request["max_tokens"] if greedy else min(3 + 4 * (seed % 5), request["max_tokens"])
-        events = []
+        steps = []
         for position in range(length):
             if greedy:
                 token, raw = 10 + position, -0.25 * (1 + position % 3)
@@ -120,12 +120,22 @@ class FakeUpstream:
             value = self.reported(raw, temperature, top_k)
             text = "" if stops else f"t{token} "
             finish = "stop" if stops else "length" if position == length - 1 else None
+            steps.append((token, text, value, finish))
+        interval = int(request.get("stream_interval") or 1)  # tokens per event, as vLLM groups them
+        events = []
+        for start in range(0, length, interval):
+            group = steps[start : start + interval]
+            texts = [text for _, text, _, _ in group]
             choice = {
                 "index": 0,
-                "text": text,
-                "logprobs": {"tokens": [text], "token_logprobs": [value], "top_logprobs": [{text: value}]},
-                "finish_reason": finish,
-                "token_ids": [token],
+                "text": "".join(texts),
+                "logprobs": {
+                    "tokens": texts,
+                    "token_logprobs": [value for _, _, value, _ in group],
+                    "top_logprobs": [{text: value} for _, text, value, _ in group],
+                },
+                "finish_reason": group[-1][3],
+                "token_ids": [token for token, _, _, _ in group],
             }
             events.append({"id": "cmpl-fake", "object": "text_completion", "choices": [choice]})
         usage = {"prompt_tokens": len(request["prompt"]), "completion_tokens": length}

@@ -186,3 +186,16 @@ async def test_no_reachable_upstream_fails_the_start() -> None:
     with pytest.raises(EngineError, match="no upstream could be reached"):
         await pool.start()
     await pool.shutdown()
+
+
+async def test_a_stream_interval_groups_tokens_per_event(fakes: StartFake) -> None:
+    fake, url = fakes()
+    pool = UpstreamPool([url], stream_interval=4)
+    await pool.start()
+    try:
+        updates = await collect(pool.stream_candidate([1], SamplingSpec(10, temperature=0), "s-0"))
+    finally:
+        await pool.shutdown()
+    assert [len(u.token_ids) for u in updates] == [4, 4, 2]
+    assert [t for u in updates for t in u.token_ids] == list(range(10, 20))
+    assert fake.bodies[-1]["stream_interval"] == 4

@@ -60,6 +60,7 @@ class UpstreamPool:
         served_model_name: str | None = None,
         tokenizer_path: str | None = None,
         health_seconds: float = 5.0,
+        stream_interval: int = 1,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not urls:
@@ -72,7 +73,7 @@ class UpstreamPool:
         timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT_SECONDS)
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
         self.http = httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport)
-        self.members = [Member(Upstream(url, self.http)) for url in urls]
+        self.members = [Member(Upstream(url, self.http, stream_interval)) for url in urls]
         self._affinity: OrderedDict[str, Member] = OrderedDict()
         self._active: set[str] = set()
         self._aborted: set[str] = set()

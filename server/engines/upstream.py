@@ -43,7 +43,9 @@ class ModelInfo:
     max_model_len: int
 
 
-def completion_body(model: str, prompt: list[int], sampling: SamplingSpec) -> dict[str, Any]:
+def completion_body(
+    model: str, prompt: list[int], sampling: SamplingSpec, stream_interval: int = 1
+) -> dict[str, Any]:
     """A streaming /v1/completions request drawing one candidate with the request's own sampling."""
     body: dict[str, Any] = {
         "model": model,
@@ -64,6 +66,8 @@ def completion_body(model: str, prompt: list[int], sampling: SamplingSpec) -> di
         body["seed"] = sampling.seed
     if sampling.stop:
         body["stop"] = list(sampling.stop)
+    if stream_interval > 1:
+        body["stream_interval"] = stream_interval
     return body
 
 
@@ -128,9 +132,10 @@ def upstream_error(response: httpx.Response, body: bytes) -> Exception:
 class Upstream:
     """A vLLM OpenAI server: each candidate is one streaming /v1/completions request."""
 
-    def __init__(self, url: str, http: httpx.AsyncClient) -> None:
+    def __init__(self, url: str, http: httpx.AsyncClient, stream_interval: int = 1) -> None:
         self.url = url.rstrip("/")
         self.http = http
+        self.stream_interval = stream_interval
         self.model = ModelInfo("", 0)
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
@@ -179,7 +184,7 @@ class Upstream:
         Tokens are passed on as they come; the final update (finish reason, prompt tokens the
         upstream's prefix cache served) is sent once the upstream has closed the stream.
         """
-        body = completion_body(self.model.name, prompt, sampling)
+        body = completion_body(self.model.name, prompt, sampling, self.stream_interval)
         last: CandidateUpdate | None = None
         received = False
         try:
