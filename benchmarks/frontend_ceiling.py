@@ -62,6 +62,7 @@ async def load(url: str, args: argparse.Namespace) -> tuple[int, int, int, float
         response = await http.post("/v1/chat/completions", json=body)
         if response.status_code != 200:
             errors += 1
+            log.warning("error %d: %s", response.status_code, response.text[:300])
             return
         tokens += int(response.json()["usage"]["completion_tokens"])
 

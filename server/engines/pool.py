@@ -28,6 +28,7 @@ FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 60.0
 AFFINITY_ENTRIES = 4096  # recent requests remembered, so a request's later waves find its upstream
 CONNECT_TIMEOUT_SECONDS = 5.0
+HEALTH_STRIKES = 2  # failed /health checks in a row that take a serving upstream out (a busy one may be slow)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Member:
     inflight: int = 0
     failures: int = 0  # in a row: sets the back-off
     failures_total: int = 0
+    strikes: int = 0
     retry_at: float = 0.0
 
     def status(self) -> UpstreamStatus:
@@ -116,7 +118,7 @@ class UpstreamPool:
         self.model_name = self.model_name or info.name
         self.max_model_len = min(filter(None, (self.max_model_len, info.max_model_len)), default=0)
         await member.upstream.check_raw_logprobs()
-        member.healthy, member.failures = True, 0
+        member.healthy, member.failures, member.strikes = True, 0, 0
 
     def _fail(self, member: Member, reason: object) -> None:
         """Take an upstream out; the watcher tries it again after a back-off that doubles."""
@@ -136,8 +138,9 @@ class UpstreamPool:
 
     async def _check(self, member: Member) -> None:
         if member.healthy:
-            if not await member.upstream.healthy():
-                self._fail(member, "GET /health failed")
+            member.strikes = 0 if await member.upstream.healthy() else member.strikes + 1
+            if member.strikes >= HEALTH_STRIKES:
+                self._fail(member, f"GET /health failed {member.strikes} times in a row")
             return
         if time.monotonic() < member.retry_at:
             return
