@@ -19,6 +19,7 @@ PROBE_PROMPT = "The three primary colors are"
 PROBE_TOKENS = 12
 PROBE_TEMPERATURE = 0.5
 PROBE_TOLERANCE = 0.02  # per token; the same engine scores the same tokens the same way
+IDENTITY = {"accept-encoding": "identity"}  # candidate streams are read as raw bytes
 HEALTH_TIMEOUT_SECONDS = 5.0
 CALL_TIMEOUT_SECONDS = 60.0  # /v1/models and /tokenize; candidate streams wait as long as they need
 
@@ -109,9 +110,12 @@ def alternatives(ranked: dict[str, float] | None, top: int) -> tuple[tuple[str, 
 
 
 async def sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The `data:` payloads of a server-sent event stream (events end with a blank line)."""
+    """The `data:` payloads of a server-sent event stream (events end with a blank line).
+
+    Read undecoded: the request asks for the identity encoding.
+    """
     pending = b""
-    async for piece in response.aiter_bytes():
+    async for piece in response.aiter_raw():
         *events, pending = (pending + piece).split(b"\n\n")
         for event in events:
             if event.startswith(b"data: "):
@@ -188,7 +192,8 @@ class Upstream:
         last: CandidateUpdate | None = None
         received = False
         try:
-            async with self.http.stream("POST", self.url + "/v1/completions", json=body) as response:
+            url = self.url + "/v1/completions"
+            async with self.http.stream("POST", url, json=body, headers=IDENTITY) as response:
                 if response.status_code != 200:
                     raise upstream_error(response, await response.aread())
                 async for data in sse_data(response):
