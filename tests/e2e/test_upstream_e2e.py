@@ -153,13 +153,15 @@ def test_killing_one_of_two_upstreams_mid_load(
     before, after = statuses
     assert set(before) == {200}
     assert set(after) <= {200, 503} and after[-8:] == [200] * 8  # the vLLM upstream serves on
+    assert 503 in after[:8]  # requests caught mid-generation on the killed upstream end cleanly
     assert [u["healthy"] for u in health["upstreams"]] == [True, False]
 
 
 async def load_while_killing(url: str, fake: subprocess.Popen[bytes]) -> tuple[list[int], list[int]]:
     """Requests 8 at a time; the fake upstream is killed while the second batch runs."""
+    # greedy: the fake upstream streams all 24 tokens (1.2 s), so the kill catches requests mid-way
     body = {"model": MODEL, "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 24,
-            "sharpening": {"n": 2}}
+            "temperature": 0, "sharpening": {"n": 2}}
 
     async def ask(client: httpx.AsyncClient) -> int:
         response = await client.post("/v1/chat/completions", json=body)
