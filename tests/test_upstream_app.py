@@ -60,7 +60,8 @@ async def test_best_of_n_over_an_upstream_scores_and_prunes(
         while fake.disconnected < 3 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         assert fake.disconnected == 3 and fake.running == 0  # each pruned stream was closed upstream
-        assert all(b["prompt"] == fake.bodies[-1]["prompt"] for b in fake.bodies[-4:])
+        # the prompt is the upstream's /tokenize of the chat: BOS, one id per message, assistant header
+        assert [b["prompt"] for b in fake.bodies[-4:]] == [[1, 100 + len("hi"), 3]] * 4
 
 
 async def test_health_and_metrics_report_each_upstream(
