@@ -110,7 +110,9 @@ class UpstreamCollector(Collector):
             labels=["upstream"],
         )
         failures = CounterMetricFamily(
-            "whetstone_upstream_failures", "Failed checks and requests of the upstream.", labels=["upstream"]
+            "whetstone_upstream_failures",
+            "Times the upstream was taken out or failed a retry.",
+            labels=["upstream"],
         )
         for upstream in self.status():
             healthy.add_metric([upstream.url], float(upstream.healthy))

@@ -82,7 +82,7 @@ class UpstreamStatus:
     url: str
     healthy: bool
     inflight_candidates: int
-    failures: int  # failed health checks and requests since the start
+    failures: int  # times it was taken out or failed a retry, since the start
 
 
 @runtime_checkable
