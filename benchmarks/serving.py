@@ -14,7 +14,8 @@ same max_tokens, measured side by side in one run:
   whetstone_greedy  whetstone strategy none, temperature 0 (one greedy completion).
   whetstone_upstream_bo8
                     whetstone best_of_n n=8 in upstream mode: no engine of its own, every candidate a
-                    streaming request to the last vLLM server above (the control when it runs).
+                    streaming request to vLLM's server configured as in the control (started for
+                    this way alone when --no-control skips the control).
 
 The servers run one after the other, never two at once, with the same model directory,
 dtype (bfloat16) and KV cache size, in compiled mode unless --enforce-eager. Each way is
@@ -331,12 +332,18 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = args.model or prepared_model_dir()
     samples: list[Sample] = []
     phases: list[Phase] = []
-    vllm_ways = [VLLM_WAY] if args.no_control or args.vllm_url else [VLLM_WAY, MATCHED_VLLM_WAY]
-    for way in vllm_ways:
+    measured = [VLLM_WAY] if args.no_control or args.vllm_url else [VLLM_WAY, MATCHED_VLLM_WAY]
+    # upstream mode runs over a vLLM server configured as whetstone configures vLLM (the control's),
+    # started for it alone when the control is skipped; over --vllm-url when one is given
+    host = VLLM_WAY if args.vllm_url else MATCHED_VLLM_WAY
+    servers = measured + ([host] if not args.no_upstream and host not in measured else [])
+    for way in servers:
+        got: list[Sample] = []
+        done: list[Phase] = []
         with vllm_server(args, model_dir, way) as url:
-            got, done = asyncio.run(measure_vllm(url, way, args))
-            # the last vLLM server has whetstone's CPU settings when the control runs
-            if way == vllm_ways[-1] and not args.no_upstream:
+            if way in measured:
+                got, done = asyncio.run(measure_vllm(url, way, args))
+            if way == host and not args.no_upstream:
                 with upstream_server(args, url) as front:
                     more, more_done = asyncio.run(measure_whetstone(front, args, (UPSTREAM_WAY,)))
                 got, done = got + more, done + more_done

@@ -163,7 +163,7 @@ def markdown(table: list[dict[str, Any]], goals: dict[str, Any], args: argparse.
         f"- `{BEST_OF_WAY}`: {WAY_LABELS[BEST_OF_WAY]} (temperature 1, n={args.n}).",
         f"- `{GREEDY_WAY}`: {WAY_LABELS[GREEDY_WAY]}.",
         f"- `{UPSTREAM_WAY}`: {WAY_LABELS[UPSTREAM_WAY]} (whetstone with no engine of its own, "
-        "drawing each candidate as a streaming request from the last vLLM server above).",
+        "drawing each candidate as a streaming request from vLLM's server with the control's settings).",
         "",
         "Generated tokens are `usage.completion_tokens`: every vLLM choice / every whetstone candidate.",
         "",
