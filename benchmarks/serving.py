@@ -1,6 +1,6 @@
 """Serving benchmark: vLLM's own OpenAI server (n=8 + logprobs, pick the max) vs whetstone.
 
-Four ways to answer the same chat prompts (the load generator's 24 built-in prompts) with the
+Five ways to answer the same chat prompts (the load generator's 24 built-in prompts) with the
 same max_tokens, measured side by side in one run:
 
   vllm_n8_max       vLLM's own server asked for n=8 choices at temperature 1 with logprobs; the
@@ -12,6 +12,10 @@ same max_tokens, measured side by side in one run:
                     that tells engine settings apart from selection with pruning.
   whetstone_bo8     whetstone best_of_n, n=8, temperature 1, exact pruning on (the default).
   whetstone_greedy  whetstone strategy none, temperature 0 (one greedy completion).
+  whetstone_upstream_bo8
+                    whetstone best_of_n n=8 in upstream mode: no engine of its own, every candidate a
+                    streaming request to vLLM's server configured as in the control (started for
+                    this way alone when --no-control skips the control).
 
 The servers run one after the other, never two at once, with the same model directory,
 dtype (bfloat16) and KV cache size, in compiled mode unless --enforce-eager. Each way is
@@ -52,6 +56,7 @@ from benchmarks.serving_report import (
     BEST_OF_WAY,
     GREEDY_WAY,
     MATCHED_VLLM_WAY,
+    UPSTREAM_WAY,
     VLLM_WAY,
     Phase,
     Sample,
@@ -214,10 +219,11 @@ async def measure_vllm(url: str, way: str, args: argparse.Namespace) -> tuple[li
         return await measure_ways(askers, args.prompts, args.concurrency, args.passes)
 
 
-async def measure_whetstone(url: str, args: argparse.Namespace) -> tuple[list[Sample], list[Phase]]:
-    """The two whetstone ways against a running whetstone server."""
+async def measure_whetstone(
+    url: str, args: argparse.Namespace, ways: tuple[str, ...] = (BEST_OF_WAY, GREEDY_WAY)
+) -> tuple[list[Sample], list[Phase]]:
+    """Whetstone ways (best-of-n and greedy by default) against a running whetstone server."""
     async with AsyncWhetstoneClient(url, timeout=REQUEST_TIMEOUT, max_retries=0) as client:
-        ways = (BEST_OF_WAY, GREEDY_WAY)
         warm = {way: whetstone_asker(client, way, args.n, WARMUP_MAX_TOKENS) for way in ways}
         await warm_up(warm, args.prompts, max(args.concurrency))
         askers = {way: whetstone_asker(client, way, args.n, args.max_tokens) for way in ways}
@@ -244,6 +250,13 @@ def whetstone_server(args: argparse.Namespace, model_dir: str) -> AbstractContex
     flags = ["--model", model_dir, "--dtype", args.dtype, "--kv-cache-gib", str(args.kv_cache_gib)]
     command = whetstone_command(port, flags, args.enforce_eager)
     return spawned(command, f"http://127.0.0.1:{port}", args.out / "serving_whetstone_server.log")
+
+
+def upstream_server(args: argparse.Namespace, vllm_url: str) -> AbstractContextManager[str]:
+    """whetstone in upstream mode (no engine of its own) in front of a running vLLM server."""
+    port = free_port()
+    command = whetstone_command(port, ["--upstream", vllm_url])
+    return spawned(command, f"http://127.0.0.1:{port}", args.out / "serving_upstream_server.log")
 
 
 def kv_cache_bytes(args: argparse.Namespace) -> int:
@@ -285,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"skip `{MATCHED_VLLM_WAY}`, vLLM's server configured as whetstone configures vLLM",
     )
     parser.add_argument(
+        "--no-upstream",
+        action="store_true",
+        help=f"skip `{UPSTREAM_WAY}`, whetstone in upstream mode in front of the (last) vLLM server",
+    )
+    parser.add_argument(
         "--enforce-eager",
         action="store_true",
         help="start both servers in eager mode (~40 s start instead of ~2 min, ~2x slower decoding)",
@@ -314,10 +332,21 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = args.model or prepared_model_dir()
     samples: list[Sample] = []
     phases: list[Phase] = []
-    vllm_ways = [VLLM_WAY] if args.no_control or args.vllm_url else [VLLM_WAY, MATCHED_VLLM_WAY]
-    for way in vllm_ways:
+    measured = [VLLM_WAY] if args.no_control or args.vllm_url else [VLLM_WAY, MATCHED_VLLM_WAY]
+    # upstream mode runs over a vLLM server configured as whetstone configures vLLM (the control's),
+    # started for it alone when the control is skipped; over --vllm-url when one is given
+    host = VLLM_WAY if args.vllm_url else MATCHED_VLLM_WAY
+    servers = measured + ([host] if not args.no_upstream and host not in measured else [])
+    for way in servers:
+        got: list[Sample] = []
+        done: list[Phase] = []
         with vllm_server(args, model_dir, way) as url:
-            got, done = asyncio.run(measure_vllm(url, way, args))
+            if way in measured:
+                got, done = asyncio.run(measure_vllm(url, way, args))
+            if way == host and not args.no_upstream:
+                with upstream_server(args, url) as front:
+                    more, more_done = asyncio.run(measure_whetstone(front, args, (UPSTREAM_WAY,)))
+                got, done = got + more, done + more_done
         samples, phases = samples + got, phases + done
     with whetstone_server(args, model_dir) as url:
         got, done = asyncio.run(measure_whetstone(url, args))

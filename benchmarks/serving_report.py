@@ -19,14 +19,20 @@ VLLM_WAY = "vllm_n8_max"
 MATCHED_VLLM_WAY = "vllm_n8_max_matched"
 BEST_OF_WAY = "whetstone_bo8"
 GREEDY_WAY = "whetstone_greedy"
+UPSTREAM_WAY = "whetstone_upstream_bo8"
 WAY_LABELS = {
     VLLM_WAY: "vLLM server, n=8 + logprobs, client picks max",
     MATCHED_VLLM_WAY: "the same with vLLM configured as whetstone configures it (control)",
     BEST_OF_WAY: "whetstone best_of_n n=8 (pruned)",
     GREEDY_WAY: "whetstone greedy (strategy none, T=0)",
+    UPSTREAM_WAY: "whetstone upstream mode, best_of_n n=8 (pruned), over vLLM's server",
 }
 LATENCY_RATIO_TARGET = 1 / 3
 THROUGHPUT_RATIO_TARGET = 2.0
+# upstream mode against in-process whetstone, and against vLLM n=8 + client pick
+UPSTREAM_LATENCY_TARGET = 1.2
+UPSTREAM_THROUGHPUT_TARGET = 0.85
+UPSTREAM_VS_VLLM_TARGET = 1.7
 
 
 @dataclass(frozen=True)
@@ -85,14 +91,14 @@ def row_of(table: list[dict[str, Any]], way: str, concurrency: int) -> dict[str,
     return next((r for r in table if r["way"] == way and r["concurrency"] == concurrency), None)
 
 
-def ratios(table: list[dict[str, Any]], base_way: str) -> dict[str, float]:
-    """whetstone best-of-n / a vLLM way: median latency at the lowest concurrency, requests/s at the top."""
+def ratios(table: list[dict[str, Any]], base_way: str, way: str = BEST_OF_WAY) -> dict[str, float]:
+    """`way` / `base_way`: median latency at the lowest concurrency, requests/s at the top."""
     levels = sorted({r["concurrency"] for r in table})
     result: dict[str, float] = {}
-    base, ours = row_of(table, base_way, levels[0]), row_of(table, BEST_OF_WAY, levels[0])
+    base, ours = row_of(table, base_way, levels[0]), row_of(table, way, levels[0])
     if base and ours:
         result["latency_ratio"] = ours["median_latency_s"] / base["median_latency_s"]
-    base, ours = row_of(table, base_way, levels[-1]), row_of(table, BEST_OF_WAY, levels[-1])
+    base, ours = row_of(table, base_way, levels[-1]), row_of(table, way, levels[-1])
     if base and ours:
         result["throughput_ratio"] = ours["requests_per_s"] / base["requests_per_s"]
     return result
@@ -110,6 +116,11 @@ def targets(table: list[dict[str, Any]]) -> dict[str, Any]:
         result["throughput_target"] = THROUGHPUT_RATIO_TARGET
         result["throughput_met"] = result["throughput_ratio"] >= THROUGHPUT_RATIO_TARGET
     result["against_control"] = ratios(table, MATCHED_VLLM_WAY)
+    upstream = ratios(table, BEST_OF_WAY, UPSTREAM_WAY)
+    if upstream:
+        against_vllm = ratios(table, VLLM_WAY, UPSTREAM_WAY)
+        upstream["throughput_vs_vllm"] = against_vllm.get("throughput_ratio", math.nan)
+        result["upstream"] = upstream
     return result
 
 
@@ -151,6 +162,8 @@ def markdown(table: list[dict[str, Any]], goals: dict[str, Any], args: argparse.
         "It separates what whetstone's engine settings give from what selection with pruning gives.",
         f"- `{BEST_OF_WAY}`: {WAY_LABELS[BEST_OF_WAY]} (temperature 1, n={args.n}).",
         f"- `{GREEDY_WAY}`: {WAY_LABELS[GREEDY_WAY]}.",
+        f"- `{UPSTREAM_WAY}`: {WAY_LABELS[UPSTREAM_WAY]} (whetstone with no engine of its own, "
+        "drawing each candidate as a streaming request from vLLM's server with the control's settings).",
         "",
         "Generated tokens are `usage.completion_tokens`: every vLLM choice / every whetstone candidate.",
         "",
@@ -185,6 +198,7 @@ def markdown(table: list[dict[str, Any]], goals: dict[str, Any], args: argparse.
             f"{control.get('latency_ratio', math.nan):.2f}x, "
             f"requests/s {control.get('throughput_ratio', math.nan):.2f}x"
         )
+    lines += upstream_lines(goals.get("upstream", {}))
     lines += [
         "",
         "The selected log-likelihood is the chosen answer's summed raw token log-probabilities "
@@ -199,6 +213,25 @@ def markdown(table: list[dict[str, Any]], goals: dict[str, Any], args: argparse.
     if args.note:
         lines[4:4] = [f"Note: {args.note}", ""]
     return "\n".join(lines) + "\n"
+
+
+def upstream_lines(goals: dict[str, float]) -> list[str]:
+    """The upstream-mode targets, when that way ran."""
+    if not goals:
+        return []
+    latency, throughput = goals.get("latency_ratio", math.nan), goals.get("throughput_ratio", math.nan)
+    against_vllm = goals.get("throughput_vs_vllm", math.nan)
+    return [
+        "",
+        f"Targets of upstream mode (`{UPSTREAM_WAY}`):",
+        f"- median latency **{latency:.2f}x** in-process whetstone's "
+        f"(target <= {UPSTREAM_LATENCY_TARGET}): {verdict(latency <= UPSTREAM_LATENCY_TARGET)}",
+        f"- requests/s **{throughput:.2f}x** in-process whetstone's "
+        f"(target >= {UPSTREAM_THROUGHPUT_TARGET}): "
+        f"{verdict(throughput >= UPSTREAM_THROUGHPUT_TARGET)}",
+        f"- requests/s **{against_vllm:.2f}x** `{VLLM_WAY}`'s (target >= {UPSTREAM_VS_VLLM_TARGET}): "
+        f"{verdict(against_vllm >= UPSTREAM_VS_VLLM_TARGET)}",
+    ]
 
 
 def matched_settings() -> str:

@@ -15,7 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server import __version__
 from server.config import Settings
 from server.embedded import prepare_embedded_model
-from server.engines import Engine
+from server.engines import Engine, ReportsUpstreams
+from server.engines.pool import UpstreamPool
 from server.engines.vllm import EngineOptions, VllmEngine
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
@@ -28,8 +29,16 @@ logger = logging.getLogger(__name__)
 GENERATION_PATHS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
 
 
-def build_engine(settings: Settings) -> VllmEngine:
-    """A vLLM engine for the configured model (the embedded one by default)."""
+def build_engine(settings: Settings) -> Engine:
+    """Upstream mode when upstreams are configured, else a vLLM engine for the configured model."""
+    if settings.upstreams:
+        return UpstreamPool(
+            settings.upstreams,
+            served_model_name=settings.served_model_name,
+            tokenizer_path=settings.tokenizer or settings.model,
+            health_seconds=settings.upstream_health_seconds,
+            stream_interval=settings.upstream_stream_interval,
+        )
     model = settings.model or str(prepare_embedded_model())
     return VllmEngine(
         EngineOptions(
@@ -89,6 +98,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or Settings()
     metrics = Metrics()
     the_engine: Engine = engine or build_engine(settings)
+    if isinstance(the_engine, ReportsUpstreams):
+        metrics.watch_upstreams(the_engine.upstream_status)
 
     supervisor = EngineSupervisor(
         the_engine,
@@ -100,10 +111,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await the_engine.start()
-        watchers = [
-            asyncio.create_task(supervisor.watch()),
-            asyncio.create_task(metrics.sample_event_loop_lag()),
-        ]
+        watchers = [asyncio.create_task(metrics.sample_event_loop_lag())]
+        if not isinstance(the_engine, ReportsUpstreams):  # an upstream pool heals itself (health checks)
+            watchers.append(asyncio.create_task(supervisor.watch()))
         try:
             yield
         finally:

@@ -41,11 +41,16 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             continue
         kind, choices = _flag_type(info.annotation)
+        repeated = typing.get_origin(info.annotation) is list
+        singular = [flag.removesuffix("s")] if repeated and flag.endswith("s") else []  # --upstream URL
         parser.add_argument(
             flag,
+            *singular,
+            dest=name,
             type=kind,
             choices=choices,
             default=None,
+            action="append" if repeated else "store",
             help=help_text,
             metavar=None if choices else name.upper(),
         )
@@ -53,7 +58,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
 
 def _help(name: str, info: FieldInfo) -> str:
     default = info.get_default(call_default_factory=True)
-    shown = "none" if default is None else json.dumps(default) if isinstance(default, dict) else default
+    shown = json.dumps(default) if isinstance(default, dict | list) else default
+    shown = "none" if default is None else shown
     return f"{info.description} [env WHETSTONE_{name.upper()}, default {shown}]"
 
 
@@ -70,7 +76,7 @@ def serve(settings: Settings) -> None:
     from server.app import create_app
     from server.embedded import EmbeddedModelMissing
 
-    if settings.model and not Path(settings.model).is_dir():
+    if settings.model and not settings.upstreams and not Path(settings.model).is_dir():
         sys.exit(
             f"whetstone: --model {settings.model} is not a directory; give a local Hugging Face model folder"
         )

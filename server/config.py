@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.sharpening.config import StrategyName
 
@@ -51,6 +52,25 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Extra vLLM AsyncEngineArgs as a JSON object, e.g. '{\"max_num_seqs\": 64}'.",
     )
+    upstreams: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="vLLM OpenAI servers to draw candidates from instead of a local engine (upstream "
+        "mode); repeat the flag, or a JSON list or comma list in the variable.",
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="Upstream mode: local tokenizer directory of the upstream model (needs transformers); "
+        "default: the upstream's /tokenize.",
+    )
+    upstream_stream_interval: int = Field(
+        1,
+        ge=1,
+        description="Upstream mode: tokens per streamed event from vLLM; more cuts whetstone's work per "
+        "token, but a pruned candidate runs up to that many tokens longer.",
+    )
+    upstream_health_seconds: float = Field(
+        5.0, gt=0, description="Upstream mode: seconds between health checks of the upstreams."
+    )
     seed: int = Field(0, description="Engine seed, used by candidates that have no seed of their own.")
     default_strategy: StrategyName = Field("best_of_n", description="Strategy for requests that name none.")
     default_n: int = Field(8, ge=1, description="Candidates per request when the request names none.")
@@ -94,3 +114,12 @@ class Settings(BaseSettings):
         if mode != "raw_logprobs":
             raise ValueError(f"logprobs_mode {mode!r} would change every score; whetstone needs raw_logprobs")
         return engine_args
+
+    @field_validator("upstreams", mode="before")
+    @classmethod
+    def _upstream_list(cls, value: Any) -> Any:
+        """A JSON list or a comma-separated list of URLs."""
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
+        return value

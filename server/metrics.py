@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from server.engines.base import UpstreamStatus
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -80,6 +85,37 @@ class Metrics:
             await asyncio.sleep(LAG_SAMPLE_SECONDS)
             self.event_loop_lag.observe(max(time.perf_counter() - started - LAG_SAMPLE_SECONDS, 0.0))
 
+    def watch_upstreams(self, status: Callable[[], list[UpstreamStatus]]) -> None:
+        """Report each upstream's health, candidates in flight and failures, read at every scrape."""
+        self.registry.register(UpstreamCollector(status))
+
     def render(self) -> bytes:
         """The registry in Prometheus text format."""
         return generate_latest(self.registry)
+
+
+class UpstreamCollector(Collector):
+    """Per-upstream metrics of upstream mode, read from the engine when scraped."""
+
+    def __init__(self, status: Callable[[], list[UpstreamStatus]]) -> None:
+        self.status = status
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per upstream and metric."""
+        healthy = GaugeMetricFamily(
+            "whetstone_upstream_healthy", "1 while the upstream serves, else 0.", labels=["upstream"]
+        )
+        inflight = GaugeMetricFamily(
+            "whetstone_upstream_inflight_candidates", "Candidates streaming from the upstream now.",
+            labels=["upstream"],
+        )
+        failures = CounterMetricFamily(
+            "whetstone_upstream_failures",
+            "Times the upstream was taken out or failed a retry.",
+            labels=["upstream"],
+        )
+        for upstream in self.status():
+            healthy.add_metric([upstream.url], float(upstream.healthy))
+            inflight.add_metric([upstream.url], upstream.inflight_candidates)
+            failures.add_metric([upstream.url], upstream.failures)
+        yield from (healthy, inflight, failures)

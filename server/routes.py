@@ -7,7 +7,7 @@ import hmac
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from server import __version__
+from server.engines import ReportsUpstreams
 from server.errors import EngineUnavailable, Unauthorized
 from server.metrics import Metrics
 from server.protocol import (
@@ -143,11 +144,16 @@ async def list_models(service: Service) -> ModelList:
 
 @ops.get("/health", responses={503: ERROR_RESPONSES[503]})
 async def health(request: Request, service: Service) -> JSONResponse:
-    """200 while the engine serves, 503 with the reason otherwise."""
-    if not service.engine.is_healthy():
+    """200 while the engine serves, 503 with the reason otherwise; in upstream mode, each upstream's state."""
+    engine = service.engine
+    detail: dict[str, Any] = {}
+    if isinstance(engine, ReportsUpstreams):
+        detail["upstreams"] = [asdict(u) for u in engine.upstream_status()]
+    if not engine.is_healthy():
         supervisor: EngineSupervisor = request.app.state.supervisor
-        raise EngineUnavailable(supervisor.describe(), code=f"engine_{supervisor.state}")
-    return JSONResponse({"status": "ok"})
+        upstreams = f"; upstreams: {detail['upstreams']}" if detail else ""
+        raise EngineUnavailable(supervisor.describe() + upstreams, code=f"engine_{supervisor.state}")
+    return JSONResponse({"status": "ok"} | detail)
 
 
 @ops.get("/metrics")

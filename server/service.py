@@ -111,6 +111,8 @@ class SharpeningService:
         self.check_model(request.model)
         try:
             prompt = await self.engine.encode_chat(chat_messages(request))
+        except EngineError as exc:  # an upstream that cannot tokenize now is not the client's mistake
+            raise EngineUnavailable(f"the engine failed: {exc}") from exc
         except Exception as exc:  # the model's chat template raises on conversations it refuses
             raise InvalidRequest(
                 f"the model's chat template rejected the messages: {exc}", param="messages"
@@ -137,7 +139,10 @@ class SharpeningService:
         if isinstance(prompt, str):
             if not prompt:
                 raise InvalidRequest("prompt is empty", param="prompt")
-            return await self.engine.encode(prompt)
+            try:
+                return await self.engine.encode(prompt)
+            except EngineError as exc:
+                raise EngineUnavailable(f"the engine failed: {exc}") from exc
         if prompt and all(isinstance(t, int) for t in prompt):
             return [int(t) for t in prompt]  # type: ignore[arg-type]
         raise InvalidRequest(

@@ -39,7 +39,13 @@ def make_client() -> ClientFactory:
 @contextmanager
 def live_server(engine: FakeEngine | None = None, **settings: Any) -> Iterator[str]:
     """A real uvicorn server on loopback (in a thread) around a fake engine; yields its URL."""
-    app = create_app(Settings(**settings), engine=engine or FakeEngine())
+    with serve_app(create_app(Settings(**settings), engine=engine or FakeEngine())) as url:
+        yield url
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Any ASGI app on a real loopback port, served by uvicorn in a thread; yields its URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from server.sharpening import TokenLogprob
 
@@ -73,3 +73,21 @@ class Engine(Protocol):
 
     async def abort(self, request_ids: Sequence[str]) -> None:
         """Stop generating the given candidates at once."""
+
+
+@dataclass(frozen=True)
+class UpstreamStatus:
+    """How one upstream server of an engine is doing, for /health and /metrics."""
+
+    url: str
+    healthy: bool
+    inflight_candidates: int
+    failures: int  # times it was taken out or failed a retry, since the start
+
+
+@runtime_checkable
+class ReportsUpstreams(Protocol):
+    """An engine that serves through upstream servers and reports on each."""
+
+    def upstream_status(self) -> list[UpstreamStatus]:
+        """The state of every configured upstream."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.engines.base import CandidateUpdate, EngineError, EngineInputError, SamplingSpec
+from server.engines.tokenizer import Tokenizer
 from server.sharpening import TokenLogprob
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class VllmEngine:
         if use_every_core(args.tensor_parallel_size * args.pipeline_parallel_size):
             os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
         self._llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
-        self._tokenizer = self._llm.get_tokenizer()
+        self._tokenizer = Tokenizer(self._llm.get_tokenizer())
         self.max_model_len = int(self._llm.model_config.max_model_len)
         logger.info("engine ready: %s (max_model_len %d)", opts.model, self.max_model_len)
 
@@ -102,19 +103,12 @@ class VllmEngine:
         return self._llm is not None and not self._llm.errored
 
     async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
-        """Apply the model's chat template and tokenize, in a worker thread (long prompts take time)."""
-
-        def render() -> list[int]:
-            ids = self._tokenizer.apply_chat_template(
-                list(messages), add_generation_prompt=True, tokenize=True, return_dict=False
-            )
-            return list(ids)
-
-        return await asyncio.to_thread(render)
+        """Apply the model's chat template and tokenize (off the event loop)."""
+        return await self._tokenizer.encode_chat(messages)
 
     async def encode(self, text: str) -> list[int]:
-        """Tokenize a plain prompt (with the model's special prefix tokens, if any), in a worker thread."""
-        return list(await asyncio.to_thread(self._tokenizer.encode, text))
+        """Tokenize a plain prompt (with the model's special prefix tokens, if any), off the event loop."""
+        return await self._tokenizer.encode(text)
 
     async def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
