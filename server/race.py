@@ -71,7 +71,9 @@ class CandidateRace:
             if isinstance(decision, Draw):
                 self.candidates.append(decision.candidate)
                 spec = self.candidate_sampling(decision)
-                self._tasks.add(asyncio.create_task(self._drive(decision.candidate, spec)))
+                task = asyncio.create_task(self._drive(decision.candidate, spec))
+                task.add_done_callback(quietly)  # one failure is raised by `run`; siblings' are moot
+                self._tasks.add(task)
             elif isinstance(decision, Abort):
                 aborted.extend(decision.candidates)
         await self._abort(aborted)
@@ -155,3 +157,9 @@ class CandidateRace:
     def _status_changed(self, candidate: Candidate) -> None:
         """The one place a candidate's new status is observed (metrics; live listeners)."""
         self.metrics.candidates.labels(candidate.status.value).inc()
+
+
+def quietly(task: asyncio.Task[None]) -> None:
+    """Take note of a finished task's exception so asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()

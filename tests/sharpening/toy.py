@@ -72,10 +72,10 @@ class ToyEngine:
     def is_healthy(self) -> bool:
         return True
 
-    def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
+    async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
         return [100]
 
-    def encode(self, text: str) -> list[int]:
+    async def encode(self, text: str) -> list[int]:
         return [100]
 
     async def stream_candidate(
