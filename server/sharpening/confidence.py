@@ -93,6 +93,9 @@ class DeepConf(Drawing):
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile of `values` (nearest rank at or below)."""
+    """The q-th percentile of `values`, interpolating linearly between ranks."""
     ordered = sorted(values)
-    return ordered[int(q / 100.0 * (len(ordered) - 1))]
+    position = q / 100.0 * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

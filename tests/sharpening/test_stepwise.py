@@ -20,7 +20,7 @@ from server.sharpening import (
     TokenLogprob,
     build_strategy,
 )
-from server.sharpening.confidence import DeepConf
+from server.sharpening.confidence import DeepConf, percentile
 from server.sharpening.smc import effective_sample_size, systematic_resample
 from server.sharpening.tempered import log_normaliser
 from tests.sharpening.toy import LONGEST, ToyEngine, power_distribution, sequences
@@ -156,7 +156,7 @@ def test_confidence_warms_up_then_stops_unconfident_traces() -> None:
         strategy.on_tokens(candidate, tokens)
         candidate.finish("stop")
         decisions = strategy.on_end(candidate)
-    assert strategy.threshold == pytest.approx(1.0)  # confidences 1 and 3; keep half
+    assert strategy.threshold == pytest.approx(2.0)  # confidences 1 and 3; keep the upper half
     late = [d.candidate for d in decisions]  # type: ignore[union-attr]
     assert [c.index for c in late] == [2, 3]
     _, sure = traced(2, [-2.0, -2.0])
@@ -167,4 +167,22 @@ def test_confidence_warms_up_then_stops_unconfident_traces() -> None:
     late[0].finish("stop")
     late[1].prune()
     chosen = strategy.select(warm + late)
-    assert chosen is warm[1]  # answer 8: confidence 3 + 2 outweighs answer 7's 1; the surer trace
+    assert chosen is warm[1]  # 7's trace is below the threshold; of the two 8s, the surer one
+
+
+def test_confidence_percentile_interpolates() -> None:
+    assert percentile([3.0, 1.0], 50) == pytest.approx(2.0)
+    assert percentile([1.0, 2.0, 4.0], 75) == pytest.approx(3.0)
+    assert percentile([5.0], 90) == 5.0
+
+
+def test_confidence_vote_is_weighted_not_counted() -> None:
+    config = SharpeningConfig(strategy="confidence", n=3, warmup=3, window=1, answer_pattern=r"(\d)")
+    strategy = build_strategy(config, 50)
+    assert isinstance(strategy, DeepConf)
+    traces = [Candidate(index=i, max_tokens=50) for i in range(3)]
+    for candidate, confidence, text in zip(traces, [1.0, 1.0, 5.0], ["1", "1", "2"], strict=True):
+        candidate.extend([1], [-confidence], text)
+        candidate.finish("stop")
+        strategy.token_confidence[candidate.index] = [confidence]
+    assert strategy.select(traces) is traces[2]  # one trace of confidence 5 outvotes two of 1
