@@ -186,14 +186,17 @@ def test_confidence_votes_and_leaves_nothing_in_flight(client: OpenAI, server_ur
 
 
 def test_a_disconnect_mid_smc_leaves_nothing_in_flight(server_url: str) -> None:
+    aborted = 'whetstone_candidates_total{status="aborted"}'
+    before = metric(server_url, aborted)
     body = {
-        "messages": SHORT,
-        "max_tokens": 1000,
-        "sharpening": {"strategy": "smc", "n": 4, "alpha": 2.0, "checkpoint_tokens": 16},
+        "messages": [{"role": "user", "content": "Tell me a long story about a dragon."}],
+        "max_tokens": 1500,
+        "sharpening": {"strategy": "smc", "n": 4, "alpha": 1.0, "checkpoint_tokens": 16},
     }
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(server_url + "/v1/chat/completions", json=body, timeout=3.0)
+        httpx.post(server_url + "/v1/chat/completions", json=body, timeout=1.5)
     deadline = time.monotonic() + 5
     while metric(server_url, "whetstone_inflight_candidates") > 0:
         assert time.monotonic() < deadline, "particles still running 5 s after the disconnect"
         time.sleep(0.1)
+    assert metric(server_url, aborted) > before
