@@ -186,3 +186,17 @@ def test_confidence_vote_is_weighted_not_counted() -> None:
         candidate.finish("stop")
         strategy.token_confidence[candidate.index] = [confidence]
     assert strategy.select(traces) is traces[2]  # one trace of confidence 5 outvotes two of 1
+
+
+def test_a_fork_inherits_its_parents_prefix_at_a_cut() -> None:
+    parent = Candidate(index=0, max_tokens=10)
+    parent.extend([5], [-0.5], "Hel", [TokenLogprob("Hel", -0.5)])
+    parent.extend([6, 7], [-1.0, -0.25], "lo!", [TokenLogprob("lo", -1.0), TokenLogprob("!", -0.25)])
+    assert sorted(parent.cuts) == [0, 1, 3]  # the two-token piece cannot be cut in the middle
+    child = parent.fork(4, 1)
+    assert (child.parent, child.prefix_tokens, child.token_ids, child.text) == (0, 1, [5], "Hel")
+    assert child.logprob_sum == pytest.approx(-0.5) and child.generated_tokens == 0
+    whole = parent.fork(5, 3)
+    assert whole.text == "Hello!" and whole.logprob_sum == parent.logprob_sum
+    with pytest.raises(KeyError):
+        parent.fork(6, 2)
