@@ -118,6 +118,11 @@ def write_report(out: Path, table: dict[str, dict[str, float]], samples: list[Sa
         f"- smc (8 particles) median latency / pruned best-of-8: **{smc_ratio:.2f}x** "
         f"(target <= {SMC_TARGET}: {verdict})",
         f"- mcmc median latency / one sample: **{ratios['mcmc']:.2f}x**",
+        f"- smc forked {table['smc_8']['mean_candidates_drawn'] - 8:.1f} particles per request on average "
+        f"(mean answer length of one sample: {table['one_sample']['mean_generated_tokens']:.0f} tokens). "
+        "smc and mcmc sample at temperature 1/alpha, which also shortens answers; with short answers "
+        "few particles reach a checkpoint, so a run with longer answers is needed to judge the cost of "
+        "forking and resampling.",
     ]
     (out / "stepwise.md").write_text("\n".join(lines) + "\n")
 
