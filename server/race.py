@@ -1,109 +1,165 @@
-"""Draws a request's candidates concurrently from the engine and aborts the ones that cannot win."""
+"""Runs a strategy's decisions against the engine: draws, forks and aborts of candidates."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from server.engines import Engine, SamplingSpec
 from server.metrics import Metrics
-from server.sharpening import Candidate, CandidateStatus, Pruner, TokenLogprob
+from server.sharpening import Abort, Candidate, CandidateStatus, Decision, Draw, Strategy, TokenLogprob
 
 logger = logging.getLogger(__name__)
 UpdateListener = Callable[[Candidate, str, list[TokenLogprob]], None]
 
 
 class CandidateRace:
-    """Runs candidate streams side by side for one request.
+    """Runs one request's candidates side by side, as its strategy decides.
 
-    After every update the pruner is asked which running candidates can no longer be
-    selected; those are aborted in the engine at once. When `accepts` says a just-ended
-    candidate settles the request, every other running candidate is aborted too.
+    A `Draw` starts an engine request (a fork's prompt is the prompt plus its inherited
+    tokens); an `Abort` marks candidates pruned and aborts them in the engine. The strategy
+    hears every candidate's tokens and its end, and answers with more decisions. Observers:
+    `on_update(candidate, new_text, new_tokens)` hears every piece of generated text, and
+    every status change of a candidate passes through `_status_changed`.
     """
 
     def __init__(
         self,
         engine: Engine,
         prompt_token_ids: list[int],
+        sampling: SamplingSpec,
         request_id: str,
-        pruner: Pruner,
         metrics: Metrics,
-        accepts: Callable[[Candidate], bool],
         on_update: UpdateListener | None = None,
     ) -> None:
         self.engine = engine
         self.prompt_token_ids = prompt_token_ids
+        self.sampling = sampling
         self.request_id = request_id
-        self.pruner = pruner
         self.metrics = metrics
-        self.accepts = accepts
         self.on_update = on_update
-        self.settled = False
-        self._running: dict[int, Candidate] = {}
+        self.candidates: list[Candidate] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def engine_id(self, candidate: Candidate) -> str:
         """The engine request id of a candidate."""
         return f"{self.request_id}-{candidate.index}"
 
-    async def draw(self, wave: list[tuple[Candidate, SamplingSpec]]) -> None:
-        """Generate a wave of candidates to their end (or until pruned); abort all if cancelled."""
-        tasks = [asyncio.create_task(self._drive(c, spec)) for c, spec in wave]
+    async def run(self, strategy: Strategy) -> list[Candidate]:
+        """Carry out `strategy` until no candidate runs; every candidate drawn, in order.
+
+        If this is cancelled (the client went away) or a candidate fails, the others stop.
+        """
+        self.strategy = strategy
         try:
-            await asyncio.gather(*tasks)
+            await self._execute(strategy.start())
+            while self._tasks:
+                done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                self._tasks -= done
+                for task in done:
+                    task.result()
         finally:
-            for task in tasks:  # a no-op for finished tasks; stops siblings after a failure
+            for task in self._tasks:  # stops siblings after a failure or a cancellation
                 task.cancel()
+        return self.candidates
+
+    async def _execute(self, decisions: list[Decision]) -> None:
+        aborted: list[Candidate] = []
+        for decision in decisions:
+            if isinstance(decision, Draw):
+                self.candidates.append(decision.candidate)
+                spec = self.candidate_sampling(decision)
+                task = asyncio.create_task(self._drive(decision.candidate, spec))
+                task.add_done_callback(quietly)  # one failure is raised by `run`; siblings' are moot
+                self._tasks.add(task)
+            elif isinstance(decision, Abort):
+                aborted.extend(decision.candidates)
+        await self._abort(aborted)
+
+    def candidate_sampling(self, draw: Draw) -> SamplingSpec:
+        """The request's sampling as the draw adjusts it; candidate i draws with seed + i."""
+        candidate, base = draw.candidate, self.sampling
+        left = candidate.max_tokens - candidate.num_tokens
+        return replace(
+            base,
+            max_tokens=min(left, draw.max_new_tokens or left),
+            temperature=base.temperature if draw.temperature is None else draw.temperature,
+            top_logprobs=max(base.top_logprobs, draw.top_logprobs),
+            seed=None if base.seed is None else base.seed + candidate.index,
+        )
 
     async def _drive(self, candidate: Candidate, spec: SamplingSpec) -> None:
-        self._running[candidate.index] = candidate
         self.metrics.inflight_candidates.inc()
         try:
-            stream = self.engine.stream_candidate(self.prompt_token_ids, spec, self.engine_id(candidate))
-            async for update in stream:
-                candidate.extend(update.token_ids, update.logprobs, update.text, update.tokens)
-                if self.on_update is not None:
-                    self.on_update(candidate, update.text, update.tokens)
-                self.metrics.generated_tokens.inc(len(update.token_ids))
-                if update.cached_prompt_tokens:  # the first update only
-                    self.metrics.prefix_cached_tokens.inc(update.cached_prompt_tokens)
-                if update.finished:
-                    await self._end(candidate, update.finish_reason)
-                    break
-                if candidate.status is CandidateStatus.PRUNED or self.pruner.cannot_win(candidate):
-                    # abort again if pruned before the engine knew the request: idempotent
-                    await self._prune([candidate])
+            if candidate.status is CandidateStatus.RUNNING:  # else aborted before it started
+                await self._stream(candidate, spec)
+            await self._execute(self.strategy.on_end(candidate))
         except asyncio.CancelledError:  # the client went away, or a sibling failed
             if not candidate.done:
                 self.metrics.candidates.labels("aborted").inc()
                 await asyncio.shield(self.engine.abort([self.engine_id(candidate)]))
             raise
         finally:
-            self._running.pop(candidate.index, None)
             self.metrics.inflight_candidates.dec()
 
-    async def _end(self, candidate: Candidate, finish_reason: str | None) -> None:
+    async def _stream(self, candidate: Candidate, spec: SamplingSpec) -> None:
+        prompt = self.prompt_token_ids + candidate.token_ids  # a fork continues its prefix
+        start = candidate.num_tokens
+        async for update in self.engine.stream_candidate(prompt, spec, self.engine_id(candidate)):
+            shown = self._visible(update.tokens)
+            candidate.extend(update.token_ids, update.logprobs, update.text, shown)
+            if self.on_update is not None:
+                self.on_update(candidate, update.text, shown)
+            self.metrics.generated_tokens.inc(len(update.token_ids))
+            if update.cached_prompt_tokens:  # the first update only
+                self.metrics.prefix_cached_tokens.inc(update.cached_prompt_tokens)
+            if update.finished:
+                at_checkpoint = candidate.num_tokens - start >= spec.max_tokens
+                self._end(candidate, update.finish_reason, at_checkpoint)
+            elif candidate.status is CandidateStatus.PRUNED:
+                # abort again if pruned before the engine knew the request: idempotent
+                await self.engine.abort([self.engine_id(candidate)])
+                continue
+            if update.tokens:  # the last piece is heard after the candidate's status is final
+                await self._execute(self.strategy.on_tokens(candidate, update.tokens))
+            if update.finished:
+                return
+
+    def _visible(self, tokens: list[TokenLogprob]) -> list[TokenLogprob]:
+        """Tokens with only the alternatives the client asked for (a strategy may see more)."""
+        top = self.sampling.top_logprobs
+        if all(len(t.top) <= top for t in tokens):
+            return tokens
+        return [replace(t, top=t.top[:top]) for t in tokens]
+
+    def _end(self, candidate: Candidate, finish_reason: str | None, at_checkpoint: bool) -> None:
         if candidate.status is not CandidateStatus.RUNNING:
             return  # pruned while the engine was still sending its last tokens
         if finish_reason == "abort":
             candidate.prune()
-            self.metrics.candidates.labels(candidate.status.value).inc()
-            return
-        candidate.finish(finish_reason)
-        self.metrics.candidates.labels(candidate.status.value).inc()
-        self.pruner.record(candidate)
-        if self.accepts(candidate):
-            self.settled = True
-            others = [c for c in self._running.values() if c is not candidate]
+        elif finish_reason == "length" and at_checkpoint and candidate.num_tokens < candidate.max_tokens:
+            candidate.pause()
         else:
-            others = self.pruner.losers(list(self._running.values()))
-        await self._prune(others)
+            candidate.finish(finish_reason)
+        self._status_changed(candidate)
 
-    async def _prune(self, candidates: list[Candidate]) -> None:
-        """Mark candidates pruned and abort them in the engine; their streams then end."""
-        for candidate in candidates:
-            if candidate.status is CandidateStatus.RUNNING:
-                candidate.prune()
-                self.metrics.candidates.labels(candidate.status.value).inc()
-        if candidates:
-            await self.engine.abort([self.engine_id(c) for c in candidates])
+    async def _abort(self, candidates: list[Candidate]) -> None:
+        """Mark running candidates pruned and abort them in the engine; their streams then end."""
+        running = [c for c in candidates if c.status is CandidateStatus.RUNNING]
+        for candidate in running:
+            candidate.prune()
+            self._status_changed(candidate)
+        if running:
+            await self.engine.abort([self.engine_id(c) for c in running])
+
+    def _status_changed(self, candidate: Candidate) -> None:
+        """The one place a candidate's new status is observed (metrics; live listeners)."""
+        self.metrics.candidates.labels(candidate.status.value).inc()
+
+
+def quietly(task: asyncio.Task[None]) -> None:
+    """Take note of a finished task's exception so asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()

@@ -35,9 +35,12 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
                 token_ids=c.token_ids,
                 finish_reason=c.finish_reason,
                 status=c.status.value,
+                parent=c.parent,
+                prefix_tokens=c.prefix_tokens,
             )
             for c in result.candidates
         ]
+    spend, smc, mcmc = result.spend, config.strategy == "smc", config.strategy == "mcmc"
     return SharpeningSummary(
         strategy=config.strategy,
         n=config.candidate_count,
@@ -50,7 +53,13 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
         candidates_finished=result.count(CandidateStatus.FINISHED),
         candidates_pruned=result.count(CandidateStatus.PRUNED),
         candidates_truncated=result.count(CandidateStatus.TRUNCATED),
+        candidates_paused=result.count(CandidateStatus.PAUSED),
         generated_tokens=result.generated_tokens,
+        forks=result.forks,
+        resamplings=spend.resamplings if smc else None,
+        mh_proposals=spend.mh_proposals if mcmc else None,
+        mh_accepted=spend.mh_accepted if mcmc else None,
+        normaliser_error_bound=spend.normaliser_error if smc or mcmc else None,
         candidates=reports,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from server.admission import Admission
@@ -23,12 +23,13 @@ from server.race import CandidateRace, UpdateListener
 from server.sharpening import (
     Candidate,
     CandidateStatus,
-    Pruner,
     SharpeningConfig,
+    Spend,
     build_strategy,
     candidate_score,
     rank,
 )
+from server.sharpening.config import PROPOSAL_STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class SharpenedResult:
     candidates: list[Candidate]
     choices: list[Candidate]
     scores: dict[int, float] = field(default_factory=dict)
+    spend: Spend = field(default_factory=Spend)
 
     @property
     def selected(self) -> Candidate:
@@ -58,8 +60,13 @@ class SharpenedResult:
 
     @property
     def generated_tokens(self) -> int:
-        """Every token generated for this request, all candidates included."""
-        return sum(c.num_tokens for c in self.candidates)
+        """Every token generated for this request, all candidates included (forks' prefixes not)."""
+        return sum(c.generated_tokens for c in self.candidates)
+
+    @property
+    def forks(self) -> int:
+        """Candidates that continued another one's prefix."""
+        return sum(1 for c in self.candidates if c.parent is not None)
 
     def count(self, status: CandidateStatus) -> int:
         """How many candidates ended with `status`."""
@@ -183,6 +190,8 @@ class SharpeningService:
                 f"{config.strategy!r} draws {config.candidate_count}; raise sharpening.n or lower n",
                 param="n",
             )
+        if config.strategy in PROPOSAL_STRATEGIES:
+            check_proposal_fields(request, config.strategy)
         sampling = SamplingSpec(
             max_tokens=max_tokens,
             temperature=1.0 if request.temperature is None else request.temperature,
@@ -219,38 +228,43 @@ class SharpeningService:
         self, job: GenerationJob, request_id: str, on_update: UpdateListener | None
     ) -> SharpenedResult:
         config = job.sharpening
-        base_seed = job.sampling.seed
-        strategy = build_strategy(config, random.Random(base_seed))
-        pruner = Pruner(config.length_penalty, enabled=strategy.prunes, keep=job.choices)
-        race = CandidateRace(
-            self.engine, job.prompt_token_ids, request_id, pruner, self.metrics, strategy.accepts, on_update
+        strategy = build_strategy(
+            config, job.sampling.max_tokens, job.choices, random.Random(job.sampling.seed)
         )
-        candidates: list[Candidate] = []
-        while not race.settled and (size := strategy.next_wave(candidates)) > 0:
-            wave = [
-                Candidate(index=len(candidates) + i, max_tokens=job.sampling.max_tokens) for i in range(size)
-            ]
-            candidates.extend(wave)
-            try:
-                await race.draw([(c, candidate_sampling(job.sampling, c.index)) for c in wave])
-            except EngineInputError as exc:
-                raise InvalidRequest(f"the engine rejected the request: {exc}") from exc
-            except EngineError as exc:
-                raise EngineUnavailable(f"the engine failed: {exc}") from exc
+        race = CandidateRace(
+            self.engine, job.prompt_token_ids, job.sampling, request_id, self.metrics, on_update
+        )
+        try:
+            candidates = await race.run(strategy)
+        except EngineInputError as exc:
+            raise InvalidRequest(f"the engine rejected the request: {exc}") from exc
+        except EngineError as exc:
+            raise EngineUnavailable(f"the engine failed: {exc}") from exc
         selected = await asyncio.to_thread(strategy.select, candidates)  # majority runs regexes
         if selected is None:
             raise EngineUnavailable("no candidate completed (the engine aborted them all)")
         choices = top_choices(selected, rank(candidates, config.length_penalty), job.choices)
         scores = {c.index: candidate_score(c, config.length_penalty) for c in candidates}
         self.metrics.selected_score.observe(scores[selected.index])
-        return SharpenedResult(job, candidates, choices, scores)
+        return SharpenedResult(job, candidates, choices, scores, strategy.spend)
 
 
-def candidate_sampling(sampling: SamplingSpec, index: int) -> SamplingSpec:
-    """Candidate i draws with seed + i when a seed is given."""
-    if sampling.seed is None:
-        return sampling
-    return replace(sampling, seed=sampling.seed + index)
+def check_proposal_fields(request: SamplingFields, strategy: str) -> None:
+    """smc and mcmc sample the unmodified model at temperature 1/alpha: no other sampling fields."""
+    changed = {
+        "temperature": request.temperature is not None,
+        "top_p": request.top_p not in (None, 1.0),
+        "top_k": request.top_k not in (None, 0, -1),
+        "presence_penalty": request.presence_penalty != 0.0,
+        "frequency_penalty": request.frequency_penalty != 0.0,
+    }
+    for name, given in changed.items():
+        if given:
+            raise InvalidRequest(
+                f"strategy {strategy!r} draws from the model itself at temperature 1/alpha "
+                f"(its proposal); leave {name} unset",
+                param=name,
+            )
 
 
 def top_choices(selected: Candidate, ranked: Sequence[Candidate], count: int) -> list[Candidate]:

@@ -2,17 +2,22 @@
 
 from server.sharpening.candidate import Candidate, CandidateStatus, TokenLogprob
 from server.sharpening.config import STRATEGIES, InvalidSharpening, SharpeningConfig
+from server.sharpening.contract import Abort, Decision, Draw, Spend, Strategy
 from server.sharpening.pruning import Pruner
+from server.sharpening.registry import build_strategy
 from server.sharpening.scoring import candidate_score, rank, score, score_upper_bound
-from server.sharpening.strategies import Strategy, build_strategy
 
 __all__ = [
     "STRATEGIES",
+    "Abort",
     "Candidate",
     "CandidateStatus",
+    "Decision",
+    "Draw",
     "InvalidSharpening",
     "Pruner",
     "SharpeningConfig",
+    "Spend",
     "Strategy",
     "TokenLogprob",
     "build_strategy",

@@ -7,8 +7,11 @@ from typing import Literal, get_args
 
 from server.sharpening.patterns import Pattern, PatternError, compile_pattern
 
-StrategyName = Literal["best_of_n", "rejection", "power", "majority", "none"]
+StrategyName = Literal["best_of_n", "rejection", "power", "majority", "smc", "mcmc", "confidence", "none"]
+POWER_STRATEGIES = ("power", "smc", "mcmc")  # sample towards pi^alpha: need alpha
+PROPOSAL_STRATEGIES = ("smc", "mcmc")  # draw from the model at temperature 1/alpha themselves
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
+MAX_TOP_LOGPROBS = 20  # the engine's limit on top log-probabilities per token
 
 
 class InvalidSharpening(ValueError):
@@ -32,6 +35,14 @@ class SharpeningConfig:
     answer_pattern: str | None = None
     return_candidates: bool = False
     seed: int | None = None
+    checkpoint_tokens: int = 32
+    ess_threshold: float = 0.5
+    blocks: int = 4
+    mh_steps: int = 2
+    warmup: int = 4
+    confidence_top_k: int = 5
+    window: int = 32
+    keep_percentile: float = 90.0
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -47,20 +58,48 @@ class SharpeningConfig:
             )
         if self.strategy == "rejection" and self.threshold is None:
             raise InvalidSharpening("sharpening.threshold", "strategy 'rejection' needs sharpening.threshold")
-        if self.strategy == "power" and (self.alpha is None or self.alpha < 1.0):
-            raise InvalidSharpening("sharpening.alpha", "strategy 'power' needs sharpening.alpha >= 1")
-        if self.strategy == "majority":
+        if self.strategy in POWER_STRATEGIES and (self.alpha is None or self.alpha < 1.0):
+            raise InvalidSharpening(
+                "sharpening.alpha", f"strategy {self.strategy!r} needs sharpening.alpha >= 1"
+            )
+        if self.strategy in ("majority", "confidence"):
             if not self.answer_pattern:
                 raise InvalidSharpening(
                     "sharpening.answer_pattern",
-                    "strategy 'majority' needs sharpening.answer_pattern (a regex; group 1 is the answer)",
+                    f"strategy {self.strategy!r} needs sharpening.answer_pattern "
+                    "(a regex; group 1 is the answer)",
                 )
             self.compiled_pattern()
+        self._check_stepwise()
+
+    def _check_stepwise(self) -> None:
+        at_least_one = ("checkpoint_tokens", "blocks", "warmup", "confidence_top_k", "window")
+        for name in at_least_one:
+            if getattr(self, name) < 1:
+                raise InvalidSharpening(f"sharpening.{name}", f"sharpening.{name} must be at least 1")
+        if self.mh_steps < 0:
+            raise InvalidSharpening("sharpening.mh_steps", "sharpening.mh_steps must be at least 0")
+        if not 0.0 <= self.ess_threshold <= 1.0:
+            raise InvalidSharpening("sharpening.ess_threshold", "sharpening.ess_threshold must be in [0, 1]")
+        if not 0.0 < self.keep_percentile <= 100.0:
+            raise InvalidSharpening(
+                "sharpening.keep_percentile", "sharpening.keep_percentile must be in (0, 100]"
+            )
+        if self.confidence_top_k > MAX_TOP_LOGPROBS:
+            raise InvalidSharpening(
+                "sharpening.confidence_top_k",
+                f"sharpening.confidence_top_k must be at most {MAX_TOP_LOGPROBS}",
+            )
 
     @property
     def candidate_count(self) -> int:
-        """How many candidates the strategy may draw."""
-        return 1 if self.strategy == "none" else self.n
+        """How many candidates the strategy may run at once (mcmc runs one chain)."""
+        return 1 if self.strategy in ("none", "mcmc") else self.n
+
+    @property
+    def warmup_count(self) -> int:
+        """confidence: how many warm-up traces (never more than n)."""
+        return min(self.warmup, self.n)
 
     def compiled_pattern(self) -> Pattern:
         """The answer pattern compiled for linear-time matching; a bad pattern is the client's mistake."""

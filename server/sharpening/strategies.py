@@ -1,6 +1,8 @@
 """Selection strategies: which candidates to draw, when to stop, which one to return.
 
-Each strategy is pure: it sees plain `Candidate` objects and never talks to an engine.
+Each strategy is pure (see `contract`): it hears candidate events and returns decisions.
+Best-of-n with exact pruning, rejection, power, majority and `none` draw whole candidates;
+`smc`, `mcmc` and `confidence` (their own modules) also act during generation.
 """
 
 from __future__ import annotations
@@ -8,46 +10,46 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from typing import Protocol
 
-from server.sharpening.candidate import Candidate, CandidateStatus
+from server.sharpening.candidate import Candidate, CandidateStatus, TokenLogprob
 from server.sharpening.config import SharpeningConfig
+from server.sharpening.contract import Decision, Draw, Drawing, abort
 from server.sharpening.patterns import extract_answer
+from server.sharpening.pruning import Pruner
 from server.sharpening.scoring import candidate_score, rank
 
 REJECTION_WAVE = 4
 
 
-class Strategy(Protocol):
-    """The decisions a strategy makes while a request's candidates are drawn."""
+class BestOfN(Drawing):
+    """Draw n candidates at once and return the highest-scoring one (the paper's BoN).
 
-    prunes: bool
+    With pruning on, a running candidate is aborted as soon as it can no longer be among the
+    `keep` selected (see `Pruner`): checked on its own tokens and whenever another one ends.
+    """
 
-    def next_wave(self, drawn: list[Candidate]) -> int:
-        """How many more candidates to draw now (0 = done drawing)."""
-
-    def accepts(self, candidate: Candidate) -> bool:
-        """True if this just-ended candidate ends the search at once."""
-
-    def select(self, candidates: list[Candidate]) -> Candidate | None:
-        """The candidate to return, or None when no candidate completed."""
-
-
-class BestOfN:
-    """Draw n candidates at once and return the highest-scoring one (the paper's BoN)."""
-
-    def __init__(self, config: SharpeningConfig) -> None:
+    def __init__(self, config: SharpeningConfig, max_tokens: int, keep: int = 1) -> None:
+        super().__init__(max_tokens)
         self.n = config.candidate_count
         self.length_penalty = config.length_penalty
-        self.prunes = config.prune
+        self.pruner = Pruner(config.length_penalty, enabled=config.prune, keep=keep)
 
-    def next_wave(self, drawn: list[Candidate]) -> int:
+    def start(self) -> list[Decision]:
         """All n candidates in one wave."""
-        return self.n if not drawn else 0
+        return self.draw_fresh(self.n)
 
-    def accepts(self, candidate: Candidate) -> bool:
-        """Best-of-n never stops early (pruning does that job)."""
-        return False
+    def draw_fresh(self, count: int) -> list[Decision]:
+        """Draw `count` fresh candidates with the request's sampling."""
+        return [Draw(self.new()) for _ in range(count)]
+
+    def on_tokens(self, candidate: Candidate, tokens: list[TokenLogprob]) -> list[Decision]:
+        """Abort the candidate once its score bound falls below S*."""
+        return abort([candidate] if self.pruner.cannot_win(candidate) else [])
+
+    def on_end(self, candidate: Candidate) -> list[Decision]:
+        """Update S* and abort every running candidate that can no longer win."""
+        self.pruner.record(candidate)
+        return abort(self.pruner.losers(self.running()))
 
     def select(self, candidates: list[Candidate]) -> Candidate | None:
         """Finished beats truncated, then the highest score."""
@@ -61,28 +63,33 @@ class Rejection(BestOfN):
     After n candidates without an acceptable one, fall back to the best one seen.
     """
 
-    def __init__(self, config: SharpeningConfig, wave: int = REJECTION_WAVE) -> None:
-        super().__init__(config)
+    def __init__(
+        self, config: SharpeningConfig, max_tokens: int, keep: int = 1, wave: int = REJECTION_WAVE
+    ) -> None:
+        super().__init__(config, max_tokens, keep)
         assert config.threshold is not None
         self.threshold = config.threshold
         self.wave = wave
         self.accepted: Candidate | None = None
 
-    def next_wave(self, drawn: list[Candidate]) -> int:
-        """Waves of up to `wave` candidates until one is accepted or n were drawn."""
-        if self.accepted is not None:
-            return 0
-        return min(self.wave, self.n - len(drawn))
+    def start(self) -> list[Decision]:
+        """The first wave."""
+        return self.draw_fresh(min(self.wave, self.n))
 
-    def accepts(self, candidate: Candidate) -> bool:
-        """The first finished candidate that clears the threshold ends the search."""
+    def on_end(self, candidate: Candidate) -> list[Decision]:
+        """Accept the first finished candidate over the threshold (aborting the rest), or go on."""
+        if self.accepted is not None:
+            return []
         if (
-            self.accepted is None
-            and candidate.status is CandidateStatus.FINISHED
+            candidate.status is CandidateStatus.FINISHED
             and candidate_score(candidate, self.length_penalty) >= self.threshold
         ):
             self.accepted = candidate
-        return self.accepted is candidate
+            return abort(self.running())
+        decisions = super().on_end(candidate)
+        if not self.running():  # the wave is over: the next one, up to n in all
+            decisions += self.draw_fresh(min(self.wave, self.n - len(self.drawn)))
+        return decisions
 
     def select(self, candidates: list[Candidate]) -> Candidate | None:
         """The accepted candidate, else the best one drawn."""
@@ -102,12 +109,12 @@ class Power(BestOfN):
     Pruning would hide the weights of unfinished candidates, so this strategy never prunes.
     """
 
-    def __init__(self, config: SharpeningConfig, rng: random.Random) -> None:
-        super().__init__(config)
+    def __init__(self, config: SharpeningConfig, max_tokens: int, rng: random.Random) -> None:
+        super().__init__(config, max_tokens)
         assert config.alpha is not None
         self.alpha = config.alpha
         self.rng = rng
-        self.prunes = False
+        self.pruner.enabled = False
 
     def select(self, candidates: list[Candidate]) -> Candidate | None:
         """One draw, proportional to exp((alpha - 1) * logprob_sum); finished ones preferred."""
@@ -134,10 +141,10 @@ class Majority(BestOfN):
     whose text does not match `answer_pattern` count for nothing.
     """
 
-    def __init__(self, config: SharpeningConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: SharpeningConfig, max_tokens: int) -> None:
+        super().__init__(config, max_tokens)
         self.pattern = config.compiled_pattern()
-        self.prunes = False
+        self.pruner.enabled = False
 
     def answer(self, candidate: Candidate) -> str | None:
         """The candidate's answer: the pattern's first group (or whole match), stripped."""
@@ -161,16 +168,3 @@ class Majority(BestOfN):
 
 class Plain(BestOfN):
     """Strategy `none`: one generation with the request's own sampling parameters."""
-
-
-def build_strategy(config: SharpeningConfig, rng: random.Random | None = None) -> Strategy:
-    """The strategy object for a resolved configuration."""
-    if config.strategy == "rejection":
-        return Rejection(config)
-    if config.strategy == "power":
-        return Power(config, rng or random.Random(config.seed))
-    if config.strategy == "majority":
-        return Majority(config)
-    if config.strategy == "none":
-        return Plain(config)
-    return BestOfN(config)

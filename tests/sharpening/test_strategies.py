@@ -1,4 +1,4 @@
-"""Strategies: best-of-n, rejection, power sampling and majority vote."""
+"""Strategies: best-of-n, rejection, power sampling and majority vote, as events and decisions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from collections import Counter
 
 import pytest
 
-from server.sharpening import Candidate, CandidateStatus, SharpeningConfig, build_strategy
+from server.sharpening import (
+    Abort,
+    Candidate,
+    CandidateStatus,
+    Decision,
+    Draw,
+    SharpeningConfig,
+    build_strategy,
+)
 from server.sharpening.strategies import Majority, Power, Rejection, power_sample
 
 
@@ -19,46 +27,86 @@ def done(index: int, logprob_sum: float, text: str = "", status: str = "stop") -
     return c
 
 
+def drawn(decisions: list[Decision]) -> list[Candidate]:
+    """The candidates the decisions draw."""
+    return [d.candidate for d in decisions if isinstance(d, Draw)]
+
+
+def aborted(decisions: list[Decision]) -> list[int]:
+    """Indices of the candidates the decisions abort."""
+    return [c.index for d in decisions if isinstance(d, Abort) for c in d.candidates]
+
+
+def end(candidate: Candidate, logprob_sum: float, status: str = "stop") -> None:
+    """Play the engine: the candidate generates one token and ends."""
+    candidate.extend([7], [logprob_sum], "")
+    candidate.finish(status)
+
+
 def test_best_of_n_draws_once_and_takes_the_max() -> None:
-    s = build_strategy(SharpeningConfig(n=3))
-    assert s.next_wave([]) == 3
-    cands = [done(0, -3.0), done(1, -1.0), done(2, -2.0)]
-    assert s.next_wave(cands) == 0
+    s = build_strategy(SharpeningConfig(n=3), 50)
+    cands = drawn(s.start())
+    assert [c.index for c in cands] == [0, 1, 2]
+    for c, lp in zip(cands, [-3.0, -1.0, -2.0], strict=True):
+        end(c, lp)
+        assert drawn(s.on_end(c)) == []
     assert s.select(cands) is cands[1]
 
 
 def test_best_of_n_prefers_finished_over_truncated() -> None:
-    s = build_strategy(SharpeningConfig(n=2))
+    s = build_strategy(SharpeningConfig(n=2), 50)
     cands = [done(0, -0.1, status="length"), done(1, -9.0)]
     assert s.select(cands) is cands[1]
 
 
+def test_best_of_n_prunes_the_running_candidates_that_cannot_win() -> None:
+    s = build_strategy(SharpeningConfig(n=3), 50)
+    first, second, third = drawn(s.start())
+    second.extend([7], [-5.0], "")
+    assert aborted(s.on_tokens(second, [])) == []  # nothing has finished: no S* yet
+    end(first, -1.0)
+    assert aborted(s.on_end(first)) == [1]  # -5 < S* = -1; the fresh third one may still win
+    third.extend([7], [-2.0], "")
+    assert aborted(s.on_tokens(third, [])) == [2]
+
+
 def test_rejection_accepts_the_first_candidate_over_threshold() -> None:
-    s = build_strategy(SharpeningConfig(strategy="rejection", n=8, threshold=-2.0))
+    s = build_strategy(SharpeningConfig(strategy="rejection", n=8, threshold=-2.0), 50)
     assert isinstance(s, Rejection)
-    assert s.next_wave([]) == 4
-    first = [done(0, -5.0), done(1, -1.5), done(2, -0.5), done(3, -4.0)]
-    assert not s.accepts(first[0])
-    assert s.accepts(first[1])
-    assert not s.accepts(first[2])  # only the first acceptable one settles it
-    assert s.next_wave(first) == 0
+    first = drawn(s.start())
+    assert len(first) == 4
+    end(first[0], -5.0)
+    assert s.on_end(first[0]) == []
+    end(first[1], -1.5)
+    assert aborted(s.on_end(first[1])) == [2, 3]  # accepted: the rest of the wave is stopped
+    end(first[2], -0.5)
+    assert s.on_end(first[2]) == []  # only the first acceptable one settles it
     assert s.select(first) is first[1]
 
 
 def test_rejection_falls_back_to_the_best_after_n() -> None:
-    s = build_strategy(SharpeningConfig(strategy="rejection", n=6, threshold=-0.1))
-    wave1 = [done(i, -5.0 - i) for i in range(4)]
-    assert all(not s.accepts(c) for c in wave1)
-    assert s.next_wave(wave1) == 2
-    wave2 = [done(4, -1.0), done(5, -3.0)]
-    assert all(not s.accepts(c) for c in wave2)
-    assert s.next_wave(wave1 + wave2) == 0
+    s = build_strategy(SharpeningConfig(strategy="rejection", n=6, threshold=-0.1, prune=False), 50)
+    wave1 = drawn(s.start())
+    decisions: list[Decision] = []
+    for i, c in enumerate(wave1):
+        end(c, -5.0 - i)
+        decisions = s.on_end(c)
+    wave2 = drawn(decisions)
+    assert [c.index for c in wave2] == [4, 5]  # the next wave, up to n in all
+    for c, lp in zip(wave2, [-1.0, -3.0], strict=True):
+        end(c, lp)
+        decisions = s.on_end(c)
+    assert drawn(decisions) == []
     assert s.select(wave1 + wave2) is wave2[0]
 
 
 def test_rejection_ignores_truncated_candidates_for_acceptance() -> None:
-    s = build_strategy(SharpeningConfig(strategy="rejection", n=4, threshold=-1.0))
-    assert not s.accepts(done(0, -0.1, status="length"))
+    s = build_strategy(SharpeningConfig(strategy="rejection", n=4, threshold=-1.0), 50)
+    assert isinstance(s, Rejection)
+    c = drawn(s.start())[0]
+    end(c, -0.1, status="length")
+    s.on_end(c)
+    assert s.accepted is None
 
 
 def power_frequencies(logps: list[float], alpha: float, draws: int, seed: int) -> Counter[int]:
@@ -104,14 +152,15 @@ def test_power_with_large_alpha_recovers_the_argmax() -> None:
 def test_power_is_reproducible_with_a_seed() -> None:
     cfg = SharpeningConfig(strategy="power", alpha=2.0, seed=11)
     cands = [done(i, -1.0 - 0.1 * i) for i in range(8)]
-    picks = {build_strategy(cfg, random.Random(11)).select(cands).index for _ in range(5)}  # type: ignore[union-attr]
+    picks = {build_strategy(cfg, 50, rng=random.Random(11)).select(cands).index for _ in range(5)}  # type: ignore[union-attr]
     assert len(picks) == 1
-    assert isinstance(build_strategy(cfg), Power)
-    assert not build_strategy(cfg).prunes
+    power = build_strategy(cfg, 50)
+    assert isinstance(power, Power)
+    assert not power.pruner.enabled
 
 
 def majority(pattern: str = r"Answer: (\d+)") -> Majority:
-    s = build_strategy(SharpeningConfig(strategy="majority", answer_pattern=pattern))
+    s = build_strategy(SharpeningConfig(strategy="majority", answer_pattern=pattern), 50)
     assert isinstance(s, Majority)
     return s
 
@@ -144,4 +193,4 @@ def test_majority_without_group_uses_whole_match() -> None:
 def test_no_candidate_completed_selects_nothing() -> None:
     c = Candidate(index=0, max_tokens=5)
     c.status = CandidateStatus.PRUNED
-    assert build_strategy(SharpeningConfig()).select([c]) is None
+    assert build_strategy(SharpeningConfig(), 5).select([c]) is None

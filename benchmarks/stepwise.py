@@ -1,0 +1,167 @@
+"""Stepwise-strategy latency: smc with 8 particles vs pruned best-of-8, and mcmc's multiplier.
+
+One server, the same prompts (the load generator's built-in set), max_tokens and seeds for
+every way; requests go one at a time. Writes benchmarks/results/stepwise.md (+ .json).
+Latency only: the quality comparison is `make bench-quality`.
+
+    python -m benchmarks.stepwise --enforce-eager --prompts 6 --max-tokens 64
+    python -m benchmarks.stepwise --url http://127.0.0.1:8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from benchmarks.environment import machine
+from benchmarks.servers import free_port, spawned, whetstone_command
+from clients import WhetstoneClient
+from clients.prompts import LOAD_PROMPTS
+
+ALPHA = 4.0
+WAYS: dict[str, dict[str, Any]] = {
+    "one_sample": {"temperature": 1.0, "sharpening": {"strategy": "none"}},
+    "best_of_8_pruned": {"temperature": 1.0, "sharpening": {"strategy": "best_of_n", "n": 8}},
+    "smc_8": {"sharpening": {"strategy": "smc", "n": 8, "alpha": ALPHA}},
+    "mcmc": {"sharpening": {"strategy": "mcmc", "alpha": ALPHA}},
+}
+SMC_TARGET = 1.5  # smc_8 median latency / pruned best-of-8 median latency
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request's measurements."""
+
+    way: str
+    prompt: int
+    latency: float
+    generated_tokens: int
+    candidates_drawn: int
+
+
+def measure(url: str, max_tokens: int, prompts: list[str]) -> list[Sample]:
+    """Every prompt through every way, interleaved, one request at a time."""
+    samples = []
+    with WhetstoneClient(url, timeout=900) as client:
+        for body in WAYS.values():  # warm-up: first requests pay one-off costs
+            client.chat([{"role": "user", "content": "Hi"}], max_tokens=8, **body)
+        steps = [(i, way) for i in range(len(prompts)) for way in WAYS]
+        for i, way in tqdm(steps, desc="requests", unit="req"):
+            started = time.perf_counter()
+            result = client.chat(
+                [{"role": "user", "content": prompts[i]}], max_tokens=max_tokens, seed=1000 + i, **WAYS[way]
+            )
+            latency = time.perf_counter() - started
+            assert result.sharpening is not None and result.usage is not None
+            samples.append(
+                Sample(
+                    way,
+                    i,
+                    latency,
+                    result.usage.completion_tokens,
+                    result.sharpening.candidates_drawn,
+                )
+            )
+    return samples
+
+
+def summarise(samples: list[Sample]) -> dict[str, dict[str, float]]:
+    """Median latency, mean generated tokens and candidates per way."""
+    table = {}
+    for way in WAYS:
+        rows = [s for s in samples if s.way == way]
+        table[way] = {
+            "median_latency_s": statistics.median(s.latency for s in rows),
+            "mean_generated_tokens": statistics.mean(s.generated_tokens for s in rows),
+            "mean_candidates_drawn": statistics.mean(s.candidates_drawn for s in rows),
+        }
+    return table
+
+
+def write_report(out: Path, table: dict[str, dict[str, float]], samples: list[Sample], args: Any) -> None:
+    """stepwise.md and stepwise.json under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    base = table["one_sample"]["median_latency_s"]
+    smc_ratio = table["smc_8"]["median_latency_s"] / table["best_of_8_pruned"]["median_latency_s"]
+    ratios = {way: row["median_latency_s"] / base for way, row in table.items()}
+    data = {"table": table, "smc_vs_pruned_best_of_8": smc_ratio, "vs_one_sample": ratios}
+    (out / "stepwise.json").write_text(json.dumps(data | {"samples": [asdict(s) for s in samples]}, indent=1))
+    lines = [
+        "# Stepwise strategies: latency",
+        "",
+        f"Machine: {machine()}; vLLM CPU build, embedded SmolLM2-135M-Instruct, "
+        f"{'eager' if args.enforce_eager else 'compiled'} mode. {len(args.prompts)} chat prompts, "
+        f"max_tokens {args.max_tokens}, requests one at a time, seed 1000+i per prompt; alpha {ALPHA}; "
+        "smc and mcmc with their defaults (checkpoints of 32 tokens, ESS threshold 0.5; 4 blocks, "
+        "2 MH steps per block). A small run: medians of a few requests, not a quality comparison.",
+        "",
+        "| way | median latency (s) | x one sample | mean generated tokens | mean candidates drawn |",
+        "|---|---|---|---|---|",
+    ]
+    for way, row in table.items():
+        lines.append(
+            f"| {way} | {row['median_latency_s']:.2f} | {ratios[way]:.2f} | "
+            f"{row['mean_generated_tokens']:.0f} | {row['mean_candidates_drawn']:.1f} |"
+        )
+    verdict = "met" if smc_ratio <= SMC_TARGET else "missed"
+    lines += [
+        "",
+        f"- smc (8 particles) median latency / pruned best-of-8: **{smc_ratio:.2f}x** "
+        f"(target <= {SMC_TARGET}: {verdict})",
+        f"- mcmc median latency / one sample: **{ratios['mcmc']:.2f}x**",
+        f"- smc forked {table['smc_8']['mean_candidates_drawn'] - 8:.1f} particles per request on average "
+        f"(mean answer length of one sample: {table['one_sample']['mean_generated_tokens']:.0f} tokens). "
+        "smc and mcmc sample at temperature 1/alpha, which also shortens answers; with short answers "
+        "few particles reach a checkpoint, so a run with longer answers is needed to judge the cost of "
+        "forking and resampling.",
+    ]
+    (out / "stepwise.md").write_text("\n".join(lines) + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line flags."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.stepwise",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--url", help="a running whetstone server (default: start one)")
+    parser.add_argument("--enforce-eager", action="store_true", help="start the server in eager mode")
+    parser.add_argument("--max-tokens", type=int, default=64, help="token limit per answer")
+    parser.add_argument(
+        "--prompts", type=int, default=6, help=f"built-in prompts (at most {len(LOAD_PROMPTS)})"
+    )
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
+    return parser
+
+
+def spawned_server(args: argparse.Namespace) -> AbstractContextManager[str]:
+    """A whetstone server subprocess for this benchmark."""
+    port = free_port()
+    command = whetstone_command(port, (), args.enforce_eager)
+    return spawned(command, f"http://127.0.0.1:{port}", args.out / "stepwise_server.log")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and write its report."""
+    args = build_parser().parse_args(argv)
+    args.prompts = list(LOAD_PROMPTS[: args.prompts])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    with nullcontext(args.url) if args.url else spawned_server(args) as url:
+        samples = measure(url, args.max_tokens, args.prompts)
+    write_report(args.out, summarise(samples), samples, args)
+    print((args.out / "stepwise.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
