@@ -26,6 +26,9 @@ class SharpeningParams(BaseModel):
     answer_pattern: str | None = Field(None, description="majority: regex, group 1 is the answer.")
     return_candidates: bool = Field(False, description="Include every candidate in the response.")
     seed: int | None = Field(None, description="Candidate i uses seed + i.")
+    stream_candidates: bool = Field(
+        False, description="With stream: true, also stream every candidate's progress (event: candidate)."
+    )
 
 
 class TextPart(BaseModel):

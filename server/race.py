@@ -4,14 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from server.engines import Engine, SamplingSpec
 from server.metrics import Metrics
 from server.sharpening import Candidate, CandidateStatus, Pruner, TokenLogprob
 
 logger = logging.getLogger(__name__)
-UpdateListener = Callable[[Candidate, str, list[TokenLogprob]], None]
+
+
+@dataclass(frozen=True)
+class RaceEvent:
+    """What a race listener hears: a candidate grew by `text`/`tokens`, or its status changed.
+
+    `bound` is the best score the candidate can still reach and `cutoff` the pruning cutoff S*
+    (None until enough candidates finished), both as of this event.
+    """
+
+    candidate: Candidate
+    text: str
+    tokens: Sequence[TokenLogprob]
+    bound: float
+    cutoff: float | None
+
+
+UpdateListener = Callable[[RaceEvent], None]
 
 
 class CandidateRace:
@@ -62,8 +80,7 @@ class CandidateRace:
             stream = self.engine.stream_candidate(self.prompt_token_ids, spec, self.engine_id(candidate))
             async for update in stream:
                 candidate.extend(update.token_ids, update.logprobs, update.text, update.tokens)
-                if self.on_update is not None:
-                    self.on_update(candidate, update.text, update.tokens)
+                self._tell(candidate, update.text, update.tokens)
                 self.metrics.generated_tokens.inc(len(update.token_ids))
                 if update.cached_prompt_tokens:  # the first update only
                     self.metrics.prefix_cached_tokens.inc(update.cached_prompt_tokens)
@@ -88,10 +105,12 @@ class CandidateRace:
         if finish_reason == "abort":
             candidate.prune()
             self.metrics.candidates.labels(candidate.status.value).inc()
+            self._tell(candidate)
             return
         candidate.finish(finish_reason)
         self.metrics.candidates.labels(candidate.status.value).inc()
         self.pruner.record(candidate)
+        self._tell(candidate)
         if self.accepts(candidate):
             self.settled = True
             others = [c for c in self._running.values() if c is not candidate]
@@ -105,5 +124,12 @@ class CandidateRace:
             if candidate.status is CandidateStatus.RUNNING:
                 candidate.prune()
                 self.metrics.candidates.labels(candidate.status.value).inc()
+                self._tell(candidate)
         if candidates:
             await self.engine.abort([self.engine_id(c) for c in candidates])
+
+    def _tell(self, candidate: Candidate, text: str = "", tokens: Sequence[TokenLogprob] = ()) -> None:
+        """Hand the listener (if any) a candidate's new text or changed status."""
+        if self.on_update is not None:
+            bound = self.pruner.bound(candidate)
+            self.on_update(RaceEvent(candidate, text, tokens, bound, self.pruner.cutoff))

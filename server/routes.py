@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from server import __version__
-from server.errors import EngineUnavailable, Unauthorized
+from server.errors import EngineUnavailable, InvalidRequest, Unauthorized
 from server.metrics import Metrics
 from server.protocol import (
     ChatCompletionRequest,
@@ -106,6 +106,11 @@ async def answer(
 ) -> Any:
     """Run a prepared job: a JSON body, or an event stream when the request asks for one."""
     request.state.strategy = job.sharpening.strategy
+    if job.sharpening.stream_candidates and not body.stream:
+        raise InvalidRequest(
+            "sharpening.stream_candidates streams events; it needs stream: true",
+            param="sharpening.stream_candidates",
+        )
     service.check_ready(job)
     request_id = f"{endpoint.id_prefix}-{uuid.uuid4().hex}"
     model = service.engine.model_name

@@ -32,6 +32,7 @@ class SharpeningConfig:
     answer_pattern: str | None = None
     return_candidates: bool = False
     seed: int | None = None
+    stream_candidates: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
