@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.sharpening.config import StrategyName
 
@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     )
     api_key: str | None = Field(None, description="When set, /v1 routes need 'Authorization: Bearer <key>'.")
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins whose browser pages may call the API (CORS), e.g. "
+        "'https://app.example.com'; '*' allows any. Off when empty.",
+    )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, origins: Any) -> Any:
+        """Origins arrive as one comma-separated string from flags and env vars."""
+        if isinstance(origins, str):
+            return [origin.strip() for origin in origins.split(",") if origin.strip()]
+        return origins
 
     @field_validator("engine_args")
     @classmethod
