@@ -103,7 +103,7 @@ def test_a_run_shows_both_sides_candidates_live_pruned_and_selected(server_url: 
     assert page.locator("#key-form").is_hidden()
     page.fill("#prompt", "Write one sentence about the sea.")
     configure(page, "A", max_tokens=48)
-    configure(page, "B", max_tokens=48, seed=7)
+    configure(page, "B", max_tokens=64, seed=7)
     page.evaluate(WATCH_CANDIDATES, "b")
     run_both(page)
 
