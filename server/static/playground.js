@@ -318,7 +318,8 @@ function history() {
 function remember(prompt, sides) {
   const entry = {
     at: new Date().toISOString(), prompt,
-    sides: sides.map((side) => ({ name: side.name, config: side.config(), result: side.result })),
+    sides: sides.map((side) => ({ name: side.name, config: side.config(), result: side.result && {
+      ...side.result, sharpening: { ...side.result.sharpening, candidates: undefined } } })),
   };
   const entries = [entry, ...history()].slice(0, HISTORY_LIMIT);
   localStorage.setItem(HISTORY_STORE, JSON.stringify(entries));
