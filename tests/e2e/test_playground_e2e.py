@@ -71,7 +71,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 def configure(page: Page, side: str, **fields: Any) -> None:
     """Set a side's form fields (select, number and text inputs)."""
-    form = page.locator(f"#side-{side} .config")
+    form = page.locator(f"#side-{side.lower()} .config")
     for name, value in fields.items():
         control = form.locator(f"[name={name}]")
         if name == "strategy":
