@@ -21,6 +21,12 @@ Cell = str  # plain text, or Code / Strong
 Inline = Sequence[Cell]
 
 
+def with_code_spans(text: str) -> list[Cell]:
+    """Markdown-style text whose `backticked` spans become Code pieces."""
+    return [Code(part) if odd else part for odd, part in
+            ((i % 2 == 1, part) for i, part in enumerate(text.split("`"))) if part]
+
+
 @dataclass(frozen=True)
 class Heading:
     """A section heading of `level` 1 or 2."""

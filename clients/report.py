@@ -24,6 +24,7 @@ from clients.rendering import (
     Table,
     to_html,
     to_markdown,
+    with_code_spans,
 )
 
 EXAMPLES = 5
@@ -134,7 +135,8 @@ def report_blocks(
                     [[name, Code(json.dumps(fields))] for name, fields in summary["configs"].items()])
     blocks: list[Block] = [
         Heading(1, "whetstone A/B report"),
-        Paragraph([f"{meta['items']} items from {meta['source']}, checker ", Code(meta["checker"]),
+        Paragraph([f"{meta['items']} items from ", *with_code_spans(meta["source"]), ", checker ",
+                   Code(meta["checker"]),
                    f", server {meta['url']} ({meta['endpoint']} endpoint), {meta['seconds']:.1f} s."]),
         Paragraph(["Log-likelihood is the chosen answer's raw sequence log-probability under the model "
                    "(sharpening.candidates[selected].logprob_sum, else sharpening.selected_score). "

@@ -222,6 +222,7 @@ def test_ab_html_report_is_one_self_contained_page(serve: ServerFactory, tmp_pat
         assert base64.b64decode(encoded) == (out / f"{name}.png").read_bytes()
     assert "<td>B</td><td>1.000 (3/3)</td>" in page
     assert "question 0 &lt;b&gt;|" in page and "<b>|" not in page  # item text is escaped
+    assert "3 items from <code>" in page  # the data file as code, not in backticks
     assert "src=\"http" not in page and "href=" not in page  # nothing to fetch
     markdown = (out / "report.md").read_text()
     assert "question 0 <b>\\|" in markdown and "![scores](scores.png)" in markdown
