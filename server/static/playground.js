@@ -108,7 +108,6 @@ class Side {
     this.cands = new Map();
     this.cutoff = null;
     this.result = null;
-    this.root.classList.add("running");
     $(".candidates", this.root).replaceChildren();
     $(".answer", this.root).textContent = "";
     $(".summary", this.root).replaceChildren();
@@ -120,6 +119,7 @@ class Side {
   // Send the request and follow the stream; resolves with this side's result (or null on error).
   async run(prompt) {
     this.reset();
+    this.root.classList.add("running");
     const started = performance.now();
     let firstToken = null;
     let answer = "";
@@ -369,6 +369,7 @@ async function runBoth() {
   button.disabled = true;
   document.body.classList.add("busy");
   try {
+    for (const side of SIDES) side.reset(); // no stale results beside the new run
     for (const side of SIDES) await side.run(prompt);
     if (SIDES.some((side) => side.result)) remember(prompt, SIDES);
   } finally {
