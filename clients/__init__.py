@@ -17,6 +17,7 @@ from clients.errors import (
     WhetstoneError,
 )
 from clients.results import Candidate, Completion, Model, Sharpening, Usage
+from clients.sse import CandidateEvent
 
 __all__ = [
     "APIError",
@@ -25,6 +26,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Candidate",
+    "CandidateEvent",
     "Completion",
     "ConnectionFailed",
     "InternalServerError",

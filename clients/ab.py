@@ -148,9 +148,9 @@ def run_ab_command(args: argparse.Namespace) -> int:
                       "seconds": time.perf_counter() - started}
     if args.sweep_n:
         summary["sweep"] = [{"n": side.n, "side": side.name} for side in sides[1:]]
-    report = write_report(Path(args.out), items, outputs, summary)
+    report = write_report(Path(args.out), items, outputs, summary, html=args.html)
     print(overview(summary))
-    print(f"report: {report}")
+    print(f"report: {report}" + (f" and {report.with_suffix('.html')}" if args.html else ""))
     failed = all(o.error for side in outputs.values() for o in side)
     return 1 if failed else 0
 
@@ -211,6 +211,9 @@ def add_ab_parser(commands: Any) -> None:
                         "match), e.g. 'Answer: ([A-D])'; no match counts as wrong")
     parser.add_argument("--sweep-n", type=positive_int_list, default=None, metavar="N,N,...",
                         help="run side B once per N (sharpening.n), e.g. 1,2,4,8,16")
+    parser.add_argument("--html", action="store_true",
+                        help="also write OUT/report.html: the report as one self-contained page, "
+                        "plots inline")
     parser.add_argument("--out", default="ab-report", metavar="DIR",
                         help="directory for report.md, plots, items.jsonl and summary.json "
                         "(default: %(default)s)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ from clients.errors import (
 )
 from clients.results import Completion, Model, parse_completion, parse_models
 from clients.retry import RetryPolicy
-from clients.sse import StreamCollector
+from clients.sse import CandidateEvent, StreamCollector
 
 NO_RETRY = RetryPolicy(max_retries=0)  # health checks answer at once
 
@@ -46,6 +46,18 @@ def generation_body(
         body["stream"] = True
         body.setdefault("stream_options", {"include_usage": True})
     return body
+
+
+def watched(sharpening: dict[str, Any] | None) -> dict[str, Any]:
+    """A sharpening object that asks for candidate events."""
+    return (sharpening or {}) | {"stream_candidates": True}
+
+
+def last_completion(item: CandidateEvent | Completion) -> Completion:
+    """The stream's last item, which is always its Completion."""
+    if not isinstance(item, Completion):
+        raise InvalidResponse("the stream ended without a completion")
+    return item
 
 
 def json_body(response: httpx.Response) -> Any:
@@ -131,6 +143,20 @@ class WhetstoneClient(_ClientBase):
                                sharpening=sharpening, stream=stream, extra=extra)
         return self._generate(COMPLETIONS_PATH, {"prompt": prompt} | body, stream)
 
+    def watch_chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        sharpening: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> Iterator[CandidateEvent | Completion]:
+        """Stream a chat completion: each CandidateEvent as it arrives, then the Completion."""
+        body = generation_body(max_tokens=max_tokens, temperature=temperature,
+                               sharpening=watched(sharpening), stream=True, extra=extra)
+        return self._events(CHAT_PATH, {"messages": list(messages)} | body, True)
+
     def models(self) -> list[Model]:
         """GET /v1/models."""
         response = self._send(self._http.build_request("GET", "/v1/models"))
@@ -146,17 +172,24 @@ class WhetstoneClient(_ClientBase):
         return True
 
     def _generate(self, path: str, body: dict[str, Any], stream: bool) -> Completion:
+        *_, last = self._events(path, body, stream)
+        return last_completion(last)
+
+    def _events(self, path: str, body: dict[str, Any], stream: bool) -> Iterator[CandidateEvent | Completion]:
         started = time.perf_counter()
         response = self._send(self._http.build_request("POST", path, json=body))
         try:
             if not stream:
                 response.read()
-                return parse_completion(json_body(response), time.perf_counter() - started)
+                yield parse_completion(json_body(response), time.perf_counter() - started)
+                return
             collector = StreamCollector(started)
             for line in response.iter_lines():
-                if collector.feed(line):
+                done = collector.feed(line)
+                yield from collector.take_candidates()
+                if done:
                     break
-            return collector.result()
+            yield collector.result()
         except httpx.TransportError as exc:
             raise transport_error(exc, response.url) from exc
         finally:
@@ -246,6 +279,21 @@ class AsyncWhetstoneClient(_ClientBase):
                                sharpening=sharpening, stream=stream, extra=extra)
         return await self._generate(COMPLETIONS_PATH, {"prompt": prompt} | body, stream)
 
+    async def watch_chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        sharpening: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> AsyncIterator[CandidateEvent | Completion]:
+        """Stream a chat completion: each CandidateEvent as it arrives, then the Completion."""
+        body = generation_body(max_tokens=max_tokens, temperature=temperature,
+                               sharpening=watched(sharpening), stream=True, extra=extra)
+        async for item in self._events(CHAT_PATH, {"messages": list(messages)} | body, True):
+            yield item
+
     async def models(self) -> list[Model]:
         """GET /v1/models."""
         response = await self._send(self._http.build_request("GET", "/v1/models"))
@@ -262,17 +310,27 @@ class AsyncWhetstoneClient(_ClientBase):
         return True
 
     async def _generate(self, path: str, body: dict[str, Any], stream: bool) -> Completion:
+        items = [item async for item in self._events(path, body, stream)]
+        return last_completion(items[-1])
+
+    async def _events(
+        self, path: str, body: dict[str, Any], stream: bool
+    ) -> AsyncIterator[CandidateEvent | Completion]:
         started = time.perf_counter()
         response = await self._send(self._http.build_request("POST", path, json=body))
         try:
             if not stream:
                 await response.aread()
-                return parse_completion(json_body(response), time.perf_counter() - started)
+                yield parse_completion(json_body(response), time.perf_counter() - started)
+                return
             collector = StreamCollector(started)
             async for line in response.aiter_lines():
-                if collector.feed(line):
+                done = collector.feed(line)
+                for event in collector.take_candidates():
+                    yield event
+                if done:
                     break
-            return collector.result()
+            yield collector.result()
         except httpx.TransportError as exc:
             raise transport_error(exc, response.url) from exc
         finally:

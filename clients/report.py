@@ -1,4 +1,4 @@
-"""Write an A/B run to a directory: items.jsonl, summary.json, PNG plots and report.md."""
+"""Write an A/B run to a directory: items.jsonl, summary.json, PNG plots, report.md (and report.html)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,20 @@ from clients import plots
 from clients.comparison import Output, judge
 from clients.items import Item
 from clients.options import write_json
+from clients.rendering import (
+    Block,
+    Bullets,
+    Cell,
+    Code,
+    Heading,
+    Images,
+    Paragraph,
+    Strong,
+    Table,
+    to_html,
+    to_markdown,
+    with_code_spans,
+)
 
 EXAMPLES = 5
 SNIPPET = 240
@@ -40,67 +54,59 @@ def _number(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _results_table(sides: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    lines = ["| side | accuracy | 95% CI | mean log-likelihood | mean length (tokens) | "
-             "generated tokens / item | mean latency (s) | errors |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+def _results_table(sides: Mapping[str, Mapping[str, Any]]) -> Table:
+    header = ["side", "accuracy", "95% CI", "mean log-likelihood", "mean length (tokens)",
+              "generated tokens / item", "mean latency (s)", "errors"]
+    rows: list[list[Cell]] = []
     for name, s in sides.items():
         interval = "-" if s["ci_low"] is None else f"{s['ci_low']:.3f} - {s['ci_high']:.3f}"
         accuracy = "-"
         if s["accuracy"] is not None:
             accuracy = f"{s['accuracy']:.3f} ({s['correct']}/{s['checked']})"
         estimated = f" ({s['lengths_estimated']} estimated)" if s["lengths_estimated"] else ""
-        lines.append(
-            f"| {name} | {accuracy} | {interval} | {_number(s['mean_log_likelihood'])} | "
-            f"{_number(s['mean_length'], 1)}{estimated} | "
-            f"{_number(s['mean_generated_tokens'], 1)} | {_number(s['mean_latency'])} | "
-            f"{s['errors']} |"
-        )
-    return lines
+        rows.append([name, accuracy, interval, _number(s["mean_log_likelihood"]),
+                     f"{_number(s['mean_length'], 1)}{estimated}",
+                     _number(s["mean_generated_tokens"], 1), _number(s["mean_latency"]),
+                     str(s["errors"])])
+    return Table(header, rows)
 
 
-def _versus_table(versus: Mapping[str, Mapping[str, int]], baseline: str) -> list[str]:
-    lines = [f"| side | wins over {baseline} | ties | losses | undecided | "
-             "decided by correctness | decided by log-likelihood |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, v in versus.items():
-        lines.append(f"| {name} | {v['b_wins']} | {v['ties']} | {v['a_wins']} | "
-                     f"{v['undecided']} | {v['by_correctness']} | {v['by_log_likelihood']} |")
-    return lines
+def _versus_table(versus: Mapping[str, Mapping[str, int]], baseline: str) -> Table:
+    header = ["side", f"wins over {baseline}", "ties", "losses", "undecided",
+              "decided by correctness", "decided by log-likelihood"]
+    keys = ("b_wins", "ties", "a_wins", "undecided", "by_correctness", "by_log_likelihood")
+    return Table(header, [[name, *(str(v[k]) for k in keys)] for name, v in versus.items()])
 
 
-def _sweep_table(summary: Mapping[str, Any]) -> list[str]:
-    lines = ["| N | accuracy | 95% CI | mean log-likelihood | generated tokens / item |",
-             "| --- | --- | --- | --- | --- |"]
+def _sweep_table(summary: Mapping[str, Any]) -> Table:
+    header = ["N", "accuracy", "95% CI", "mean log-likelihood", "generated tokens / item"]
+    rows: list[list[Cell]] = []
     for point in summary["sweep"]:
         s = summary["sides"][point["side"]]
         interval = "-" if s["ci_low"] is None else f"{s['ci_low']:.3f} - {s['ci_high']:.3f}"
-        lines.append(f"| {point['n']} | {_number(s['accuracy'])} | {interval} | "
-                     f"{_number(s['mean_log_likelihood'])} | "
-                     f"{_number(s['mean_generated_tokens'], 1)} |")
-    return lines
+        rows.append([str(point["n"]), _number(s["accuracy"]), interval,
+                     _number(s["mean_log_likelihood"]), _number(s["mean_generated_tokens"], 1)])
+    return Table(header, rows)
 
 
 def _snippet(text: str) -> str:
     flat = " ".join(text.split())
-    flat = flat if len(flat) <= SNIPPET else flat[:SNIPPET] + "..."
-    return flat.replace("|", "\\|") or "(empty)"
+    return (flat if len(flat) <= SNIPPET else flat[:SNIPPET] + "...") or "(empty)"
 
 
-def _examples(rows: Sequence[Mapping[str, Any]], baseline: str, other: str) -> list[str]:
+def _examples(rows: Sequence[Mapping[str, Any]], baseline: str, other: str) -> list[Block]:
     shown = [r for r in rows if r["verdicts"].get(other) in ("a", "b")][:EXAMPLES]
-    lines = []
+    blocks: list[Block] = []
     for row in shown:
         prompt = row.get("prompt") or row["messages"][-1].get("content", "")
-        lines += [f"**Item {row['index']}** ({row['verdicts'][other]} better"
-                  f"{', answer ' + row['answer'] if row.get('answer') is not None else ''}): "
-                  f"{_snippet(str(prompt))}", ""]
-        for name in (baseline, other):
-            out = row["outputs"][name]
-            lines.append(f"- {name} (log-likelihood {_number(out['log_likelihood'])}): "
-                         f"{_snippet(out['error'] or out['text'])}")
-        lines.append("")
-    return lines
+        answer = f", answer {row['answer']}" if row.get("answer") is not None else ""
+        blocks.append(Paragraph([Strong(f"Item {row['index']}"),
+                                 f" ({row['verdicts'][other]} better{answer}): {_snippet(str(prompt))}"]))
+        outputs = [row["outputs"][name] for name in (baseline, other)]
+        blocks.append(Bullets([f"{name} (log-likelihood {_number(out['log_likelihood'])}): "
+                               f"{_snippet(out['error'] or out['text'])}"
+                               for name, out in zip((baseline, other), outputs, strict=True)]))
+    return blocks
 
 
 def draw_plots(
@@ -119,32 +125,34 @@ def draw_plots(
     return made
 
 
-def markdown(
+def report_blocks(
     summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], images: Sequence[Path]
-) -> str:
-    """The report's Markdown text."""
+) -> list[Block]:
+    """The report's content, for either renderer (Markdown or HTML)."""
     meta = summary["run"]
     baseline = summary["baseline"]
-    lines = [
-        "# whetstone A/B report", "",
-        f"{meta['items']} items from {meta['source']}, checker `{meta['checker']}`, "
-        f"server {meta['url']} ({meta['endpoint']} endpoint), {meta['seconds']:.1f} s.", "",
-        "Log-likelihood is the chosen answer's raw sequence log-probability under the model "
-        "(sharpening.candidates[selected].logprob_sum, else sharpening.selected_score). "
-        "Items are judged by correctness when they have an answer, else by log-likelihood. "
-        "Failed requests count only under errors.", "",
-        "## Configurations", "", "| side | request fields |", "| --- | --- |",
-        *[f"| {name} | `{json.dumps(fields)}` |" for name, fields in summary["configs"].items()], "",
-        "## Results", "", *_results_table(summary["sides"]), "",
-        "## Head to head", "", *_versus_table(summary["versus_baseline"], baseline), "",
+    configs = Table(["side", "request fields"],
+                    [[name, Code(json.dumps(fields))] for name, fields in summary["configs"].items()])
+    blocks: list[Block] = [
+        Heading(1, "whetstone A/B report"),
+        Paragraph([f"{meta['items']} items from ", *with_code_spans(meta["source"]), ", checker ",
+                   Code(meta["checker"]),
+                   f", server {meta['url']} ({meta['endpoint']} endpoint), {meta['seconds']:.1f} s."]),
+        Paragraph(["Log-likelihood is the chosen answer's raw sequence log-probability under the model "
+                   "(sharpening.candidates[selected].logprob_sum, else sharpening.selected_score). "
+                   "Items are judged by correctness when they have an answer, else by log-likelihood. "
+                   "Failed requests count only under errors."]),
+        Heading(2, "Configurations"), configs,
+        Heading(2, "Results"), _results_table(summary["sides"]),
+        Heading(2, "Head to head"), _versus_table(summary["versus_baseline"], baseline),
     ]
     if summary.get("sweep"):
-        lines += ["## Sweep over N", "", *_sweep_table(summary), ""]
-    lines += ["## Plots", "", *[f"![{p.stem}]({p.name})" for p in images], ""]
+        blocks += [Heading(2, "Sweep over N"), _sweep_table(summary)]
+    blocks += [Heading(2, "Plots"), Images(list(images))]
     others = list(summary["versus_baseline"])
     if len(others) == 1 and (examples := _examples(rows, baseline, others[0])):
-        lines += ["## Examples where the sides disagree", "", *examples]
-    return "\n".join(lines)
+        blocks += [Heading(2, "Examples where the sides disagree"), *examples]
+    return blocks
 
 
 def write_report(
@@ -152,8 +160,11 @@ def write_report(
     items: Sequence[Item],
     outputs: Mapping[str, Sequence[Output]],
     summary: Mapping[str, Any],
+    html: bool = False,
 ) -> Path:
-    """Write items.jsonl, summary.json, the plots and report.md into `out`; returns report.md.
+    """Write items.jsonl, summary.json, the plots and report.md (and report.html) into `out`.
+
+    Returns report.md's path; report.html, with `html`, is one self-contained file (plots inline).
 
     `summary` is comparison.summarize's result plus `configs` (side -> request fields), `run`
     (items, source, checker, url, endpoint, seconds) and, for a sweep, `sweep` ([{n, side}]).
@@ -164,7 +175,9 @@ def write_report(
         for row in rows:
             handle.write(json.dumps(row) + "\n")
     write_json(out / "summary.json", summary)
-    images = draw_plots(out, outputs, summary)
+    blocks = report_blocks(summary, rows, draw_plots(out, outputs, summary))
     report = out / "report.md"
-    report.write_text(markdown(summary, rows, images), encoding="utf-8")
+    report.write_text(to_markdown(blocks), encoding="utf-8")
+    if html:
+        (out / "report.html").write_text(to_html(blocks, "whetstone A/B report"), encoding="utf-8")
     return report

@@ -1,15 +1,55 @@
-"""Assemble a streamed (server-sent events) completion into one Completion."""
+"""Assemble a streamed (server-sent events) completion into one Completion; pick out candidate events."""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from clients.errors import InvalidResponse, StreamError, api_error_kwargs, error_fields
 from clients.results import Completion, parse_completion
 
 DONE = "[DONE]"
+CANDIDATE_EVENT = "candidate"
+
+
+@dataclass(frozen=True)
+class CandidateEvent:
+    """One candidate's progress or status change, from a stream asked with `stream_candidates`.
+
+    `status` is running, finished, truncated, pruned (cut at `num_tokens`) or selected (then
+    `choice` is its rank among the returned choices); `text` is its new text since its previous
+    event; `bound` the best score it can still reach; `cutoff` the pruning cutoff S* (None
+    until a candidate finished).
+    """
+
+    index: int
+    status: str
+    text: str
+    logprob_sum: float
+    num_tokens: int
+    score: float
+    cutoff: float | None
+    bound: float | None = None
+    finish_reason: str | None = None
+    choice: int | None = None
+
+
+def candidate_events(chunk: dict[str, Any]) -> list[CandidateEvent]:
+    """The CandidateEvents of one `event: candidate` stream event."""
+    try:
+        return [
+            CandidateEvent(
+                index=int(entry["index"]), status=str(entry["status"]), text=str(entry.get("text", "")),
+                logprob_sum=float(entry["logprob_sum"]), num_tokens=int(entry["num_tokens"]),
+                score=float(entry["score"]), cutoff=chunk.get("cutoff"), bound=entry.get("bound"),
+                finish_reason=entry.get("finish_reason"), choice=entry.get("choice"),
+            )
+            for entry in chunk["candidates"]
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidResponse(f"malformed candidate event: {json.dumps(chunk)[:200]}") from exc
 
 
 class StreamCollector:
@@ -22,6 +62,8 @@ class StreamCollector:
     def __init__(self, started: float) -> None:
         self.started = started
         self.done = False
+        self.event_name: str | None = None  # the `event:` of the event being read
+        self.candidates: list[CandidateEvent] = []  # candidate events not yet taken
         self.first_token_at: float | None = None
         self.first_chunk_at: float | None = None
         self.texts: dict[int, list[str]] = {}
@@ -30,6 +72,10 @@ class StreamCollector:
 
     def feed(self, line: str) -> bool:
         """Take one line of the stream; True once `[DONE]` has arrived."""
+        if not line:
+            self.event_name = None  # a blank line ends an event
+        elif line.startswith("event:"):
+            self.event_name = line[len("event:"):].strip()
         if not line.startswith("data:"):
             return False  # blank separators, comments, `event:` and `id:` lines
         data = line[len("data:"):].strip()
@@ -44,8 +90,16 @@ class StreamCollector:
         if error is not None:
             raise StreamError(str(error.get("message", "stream failed")),
                               **api_error_kwargs(error, chunk))
-        self._take(chunk)
+        if self.event_name == CANDIDATE_EVENT:
+            self.candidates += candidate_events(chunk)
+        else:
+            self._take(chunk)
         return False
+
+    def take_candidates(self) -> list[CandidateEvent]:
+        """The candidate events that arrived since the last call."""
+        taken, self.candidates = self.candidates, []
+        return taken
 
     def _take(self, chunk: dict[str, Any]) -> None:
         now = time.perf_counter()

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import __version__
@@ -21,6 +22,7 @@ from server.engines.vllm import EngineOptions, VllmEngine
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
 from server.metrics import Metrics
+from server.playground import STATIC_PATH, page, static_files
 from server.routes import api, ops
 from server.service import SharpeningService
 from server.supervisor import EngineSupervisor, RestartBudget
@@ -130,6 +132,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     install_error_handlers(app)
     app.include_router(api)
     app.include_router(ops)
+    app.include_router(page)
+    app.mount(STATIC_PATH, static_files(), name="static")
     app.add_middleware(RequestAccounting, metrics=metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    if settings.allowed_origins:  # outermost, so preflight requests are answered first
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     return app

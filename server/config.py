@@ -105,6 +105,21 @@ class Settings(BaseSettings):
     )
     api_key: str | None = Field(None, description="When set, /v1 routes need 'Authorization: Bearer <key>'.")
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins whose browser pages may call the API (CORS), e.g. "
+        "'https://app.example.com'; '*' allows any. Off when empty.",
+    )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, origins: Any) -> Any:
+        """Origins arrive as comma-separated strings (one from the variable, one per repeated flag)."""
+        if isinstance(origins, str):
+            origins = [origins]
+        if isinstance(origins, list):
+            return [o.strip() for given in origins for o in str(given).split(",") if o.strip()]
+        return origins
 
     @field_validator("engine_args")
     @classmethod

@@ -44,6 +44,9 @@ class SharpeningParams(BaseModel):
     )
     return_candidates: bool = Field(False, description="Include every candidate in the response.")
     seed: int | None = Field(None, description="Candidate i uses seed + i.")
+    stream_candidates: bool = Field(
+        False, description="With stream: true, also stream every candidate's progress (event: candidate)."
+    )
 
 
 class TextPart(BaseModel):

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from server.engines import Engine, SamplingSpec
 from server.metrics import Metrics
 from server.sharpening import Abort, Candidate, CandidateStatus, Decision, Draw, Strategy, TokenLogprob
 
 logger = logging.getLogger(__name__)
-UpdateListener = Callable[[Candidate, str, list[TokenLogprob]], None]
+
+
+@dataclass(frozen=True)
+class RaceEvent:
+    """What a race listener hears: a candidate grew by `text`/`tokens`, or its status changed.
+
+    `bound` is the best score the candidate can still reach and `cutoff` the pruning cutoff S*
+    (None while nothing can be pruned on score), both as of this event.
+    """
+
+    candidate: Candidate
+    text: str
+    tokens: Sequence[TokenLogprob]
+    bound: float
+    cutoff: float | None
+
+
+UpdateListener = Callable[[RaceEvent], None]
 
 
 class CandidateRace:
@@ -20,9 +37,8 @@ class CandidateRace:
 
     A `Draw` starts an engine request (a fork's prompt is the prompt plus its inherited
     tokens); an `Abort` marks candidates pruned and aborts them in the engine. The strategy
-    hears every candidate's tokens and its end, and answers with more decisions. Observers:
-    `on_update(candidate, new_text, new_tokens)` hears every piece of generated text, and
-    every status change of a candidate passes through `_status_changed`.
+    hears every candidate's tokens and its end, and answers with more decisions. The observer
+    `on_update(RaceEvent)` hears every piece of generated text and every status change.
     """
 
     def __init__(
@@ -110,8 +126,7 @@ class CandidateRace:
         async for update in self.engine.stream_candidate(prompt, spec, self.engine_id(candidate)):
             shown = self._visible(update.tokens)
             candidate.extend(update.token_ids, update.logprobs, update.text, shown)
-            if self.on_update is not None:
-                self.on_update(candidate, update.text, shown)
+            self._tell(candidate, update.text, shown)
             self.metrics.generated_tokens.inc(len(update.token_ids))
             if update.cached_prompt_tokens:  # the first update only
                 self.metrics.prefix_cached_tokens.inc(update.cached_prompt_tokens)
@@ -157,6 +172,13 @@ class CandidateRace:
     def _status_changed(self, candidate: Candidate) -> None:
         """The one place a candidate's new status is observed (metrics; live listeners)."""
         self.metrics.candidates.labels(candidate.status.value).inc()
+        self._tell(candidate)
+
+    def _tell(self, candidate: Candidate, text: str = "", tokens: Sequence[TokenLogprob] = ()) -> None:
+        """Hand the listener (if any) a candidate's new text or changed status."""
+        if self.on_update is not None:
+            bound = self.strategy.bound(candidate)
+            self.on_update(RaceEvent(candidate, text, tokens, bound, self.strategy.cutoff()))
 
 
 def quietly(task: asyncio.Task[None]) -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from server import __version__
 from server.engines import ReportsUpstreams
-from server.errors import EngineUnavailable, Unauthorized
+from server.errors import EngineUnavailable, InvalidRequest, Unauthorized
 from server.metrics import Metrics
 from server.protocol import (
     ChatCompletionRequest,
@@ -107,6 +107,11 @@ async def answer(
 ) -> Any:
     """Run a prepared job: a JSON body, or an event stream when the request asks for one."""
     request.state.strategy = job.sharpening.strategy
+    if job.sharpening.stream_candidates and not body.stream:
+        raise InvalidRequest(
+            "sharpening.stream_candidates streams events; it needs stream: true",
+            param="sharpening.stream_candidates",
+        )
     service.check_ready(job)
     request_id = f"{endpoint.id_prefix}-{uuid.uuid4().hex}"
     model = service.engine.model_name

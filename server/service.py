@@ -218,7 +218,7 @@ class SharpeningService:
     ) -> SharpenedResult:
         """Draw the job's candidates (admitted against the limits) and pick the choices.
 
-        `on_update(candidate, new_text, new_tokens)` hears every piece of generated text.
+        `on_update` hears every candidate's new text and status changes (race.RaceEvent).
         """
         self.check_ready(job)
         with self.admission.hold(job.sharpening.candidate_count):

@@ -14,18 +14,23 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+from server.candidate_events import CANDIDATE_EVENT, CandidateBatcher
 from server.errors import APIError
+from server.race import RaceEvent
 from server.responses import chat_logprobs, completion_logprobs, summary, usage
 from server.service import GenerationJob, SharpenedResult, SharpeningService
-from server.sharpening import Candidate, TokenLogprob
+from server.sharpening import TokenLogprob
 
 logger = logging.getLogger(__name__)
+Piece = tuple[str, Sequence[TokenLogprob], int]  # new text, its tokens, its offset in the text
+FLUSH: Piece = ("", (), -1)  # the queue marker: candidate events are pending
 
 
-def sse(payload: dict[str, Any] | str) -> str:
-    """One server-sent event."""
+def sse(payload: dict[str, Any] | str, event: str | None = None) -> str:
+    """One server-sent event, named `event` when given."""
     data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return f"data: {data}\n\n"
+    name = f"event: {event}\n" if event else ""
+    return f"{name}data: {data}\n\n"
 
 
 class ChunkFormat:
@@ -122,24 +127,45 @@ class CompletionChunks(ChunkFormat):
 async def event_stream(
     service: SharpeningService, job: GenerationJob, request_id: str, chunks: ChunkFormat
 ) -> AsyncIterator[str]:
-    """Run the job and stream it; an error becomes an error event; always ends with [DONE]."""
+    """Run the job and stream it; an error becomes an error event; always ends with [DONE].
+
+    With `sharpening.stream_candidates`, `event: candidate` events (candidate_events.py) are
+    interleaved with the chunks, at most one per EVENT_INTERVAL_S.
+    """
     live = job.sharpening.strategy == "none"
-    pieces: asyncio.Queue[tuple[str, list[TokenLogprob], int] | None] = asyncio.Queue()
+    pieces: asyncio.Queue[Piece | None] = asyncio.Queue()
+    batcher = None
+    if job.sharpening.stream_candidates:
+        batcher = CandidateBatcher(job.sharpening.length_penalty, lambda: pieces.put_nowait(FLUSH))
 
-    def on_update(candidate: Candidate, text: str, tokens: list[TokenLogprob]) -> None:
-        pieces.put_nowait((text, tokens, len(candidate.text) - len(text)))
+    def on_update(event: RaceEvent) -> None:
+        if batcher is not None:
+            batcher.hear(event)
+        if live and (event.text or event.tokens):
+            offset = len(event.candidate.text) - len(event.text)
+            pieces.put_nowait((event.text, event.tokens, offset))
 
-    task = asyncio.ensure_future(service.run(job, request_id, on_update if live else None))
+    def candidate_event(fields: dict[str, Any] | None) -> str:
+        return "" if fields is None else sse(chunks.chunk([], **fields), CANDIDATE_EVENT)
+
+    listens = live or batcher is not None
+    task = asyncio.ensure_future(service.run(job, request_id, on_update if listens else None))
     task.add_done_callback(lambda _: pieces.put_nowait(None))
     try:
-        if live:
-            opening = chunks.opening(0)
-            if opening is not None:
-                yield sse(opening)
-            while (piece := await pieces.get()) is not None:
-                if piece[0] or piece[1]:
-                    yield sse(chunks.delta(0, *piece))
+        opening = chunks.opening(0) if live else None
+        if opening is not None:
+            yield sse(opening)
+        while (piece := await pieces.get()) is not None:
+            if piece is not FLUSH:
+                yield sse(chunks.delta(0, *piece))
+            elif batcher is not None and (wait := batcher.wait_seconds()) > 0:  # too soon: hold the batch
+                asyncio.get_running_loop().call_later(wait, pieces.put_nowait, FLUSH)
+            elif batcher is not None:
+                yield candidate_event(batcher.take())
         result = await task
+        if batcher is not None:
+            yield candidate_event(batcher.take())
+            yield candidate_event(batcher.selection(result.choices, result.scores))
         closing = chunks.closing(result) if live else chunks.whole(result)
         yield await asyncio.to_thread(lambda: "".join(sse(chunk) for chunk in closing))  # can be large
     except APIError as exc:

@@ -43,6 +43,7 @@ class SharpeningConfig:
     confidence_top_k: int = 5
     window: int = 32
     keep_percentile: float = 90.0
+    stream_candidates: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -63,6 +63,12 @@ class Strategy(Protocol):
     def select(self, candidates: list[Candidate]) -> Candidate | None:
         """The candidate to return, or None when no candidate completed."""
 
+    def bound(self, candidate: Candidate) -> float:
+        """The best score `candidate` can still reach (shown to observers)."""
+
+    def cutoff(self) -> float | None:
+        """The score a running candidate must still be able to reach to stay, if any (S*)."""
+
 
 class Drawing:
     """Bookkeeping strategies share: numbering new candidates and forks, and who still runs."""
@@ -95,6 +101,14 @@ class Drawing:
     def on_end(self, candidate: Candidate) -> list[Decision]:
         """Nothing to decide by default."""
         return []
+
+    def bound(self, candidate: Candidate) -> float:
+        """Log-probabilities only fall, so the best reachable sequence score is the current sum."""
+        return candidate.logprob_sum
+
+    def cutoff(self) -> float | None:
+        """No cutoff: nothing is pruned on score unless a strategy says otherwise."""
+        return None
 
 
 def abort(candidates: list[Candidate]) -> list[Decision]:

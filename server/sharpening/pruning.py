@@ -33,13 +33,16 @@ class Pruner:
             if len(self._top_scores) == self.keep:
                 self.cutoff = self._top_scores[-1]
 
+    def bound(self, candidate: Candidate) -> float:
+        """The highest score `candidate` can still reach (its pruning bound)."""
+        return score_upper_bound(candidate.logprob_sum, candidate.max_tokens, self.length_penalty)
+
     def cannot_win(self, candidate: Candidate) -> bool:
         """True when the running `candidate` can no longer be selected."""
         cutoff = self.cutoff
         if not self.enabled or cutoff is None or candidate.status is not CandidateStatus.RUNNING:
             return False
-        bound = score_upper_bound(candidate.logprob_sum, candidate.max_tokens, self.length_penalty)
-        return bound < cutoff
+        return self.bound(candidate) < cutoff
 
     def losers(self, candidates: list[Candidate]) -> list[Candidate]:
         """The running candidates among `candidates` that can no longer be selected."""

@@ -51,6 +51,14 @@ class BestOfN(Drawing):
         self.pruner.record(candidate)
         return abort(self.pruner.losers(self.running()))
 
+    def bound(self, candidate: Candidate) -> float:
+        """The pruning bound: the best score `candidate` can still reach."""
+        return self.pruner.bound(candidate)
+
+    def cutoff(self) -> float | None:
+        """S*, the score running candidates are pruned against (None while pruning is off)."""
+        return self.pruner.cutoff if self.pruner.enabled else None
+
     def select(self, candidates: list[Candidate]) -> Candidate | None:
         """Finished beats truncated, then the highest score."""
         ranked = rank(candidates, self.length_penalty)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +203,26 @@ def test_output_estimates_length_when_the_server_reports_none() -> None:
     out = output_from(completion, "12", numeric_match)
     assert out.length_estimated and out.num_tokens == 3 and out.logprob_sum is None
     assert out.correct is False
+
+
+def test_ab_html_report_is_one_self_contained_page(serve: ServerFactory, tmp_path: Path) -> None:
+    data = write_items(tmp_path / "items.jsonl",
+                       [{"prompt": f"question {i} <b>|", "answer": "1"} for i in range(3)])
+    out = tmp_path / "report"
+    with serve(sharpened_is_right()) as url:
+        code = run_cli("ab", "--url", url, "--data", str(data), "--out", str(out), "--html",
+                       "--b", '{"temperature": 1, "sharpening": {"strategy": "best_of_n", "n": 2}}',
+                       "--max-tokens", "8", "--checker", "numeric")
+    assert code == 0
+    assert REPORT_FILES | {"accuracy.png", "report.html"} == {p.name for p in out.iterdir()}
+    page = (out / "report.html").read_text()
+    images = re.findall(r'<img alt="(\w+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', page)
+    assert {name for name, _ in images} == {"scores", "length_vs_score", "accuracy"}
+    for name, encoded in images:  # the very PNGs written beside the report
+        assert base64.b64decode(encoded) == (out / f"{name}.png").read_bytes()
+    assert "<td>B</td><td>1.000 (3/3)</td>" in page
+    assert "question 0 &lt;b&gt;|" in page and "<b>|" not in page  # item text is escaped
+    assert "3 items from <code>" in page  # the data file as code, not in backticks
+    assert "src=\"http" not in page and "href=" not in page  # nothing to fetch
+    markdown = (out / "report.md").read_text()
+    assert "question 0 <b>\\|" in markdown and "![scores](scores.png)" in markdown
