@@ -40,6 +40,9 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
         if info.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             continue
+        if typing.get_origin(info.annotation) is list:
+            parser.add_argument(flag, action="append", default=None, help=help_text, metavar="VALUE")
+            continue
         kind, choices = _flag_type(info.annotation)
         repeated = typing.get_origin(info.annotation) is list
         singular = [flag.removesuffix("s")] if repeated and flag.endswith("s") else []  # --upstream URL
@@ -73,6 +76,7 @@ def serve(settings: Settings) -> None:
     """Run the HTTP server until interrupted."""
     import uvicorn
 
+    from server.amortize.adapters import AdapterError
     from server.app import create_app
     from server.embedded import EmbeddedModelMissing
 
@@ -82,7 +86,7 @@ def serve(settings: Settings) -> None:
         )
     try:
         app = create_app(settings)
-    except EmbeddedModelMissing as exc:
+    except (EmbeddedModelMissing, AdapterError) as exc:
         sys.exit(f"whetstone: {exc}")
     config = uvicorn.Config(
         app,
