@@ -131,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         "directory under $WHETSTONE_HOME (once); print that directory as the last line.",
     )
     from clients.cli import add_client_commands
+    from server.amortize.cli import add_amortize_commands
 
     add_client_commands(commands)
+    add_amortize_commands(commands)
     return parser
 
 
