@@ -128,17 +128,18 @@ class TraceSummary:
             return ", ".join(f"{k} {v}" for k, v in sorted(table.items())) or "-"
 
         mean = "-" if self.mean_score is None else f"{self.mean_score:.3f}"
-        return "\n".join([
-            f"records:            {self.count}",
-            f"strategies:         {counts(self.strategies)}",
-            f"models:             {counts(self.models)}",
-            f"mean selected score: {mean}",
-            f"prompt tokens:      {self.prompt_tokens}",
-            f"answer tokens:      {self.completion_tokens}",
-            f"generated tokens:   {self.generated_tokens} (all candidates)",
-            f"from:               {self.first or '-'}",
-            f"to:                 {self.last or '-'}",
-        ])
+        facts = [
+            ("records", str(self.count)),
+            ("strategies", counts(self.strategies)),
+            ("models", counts(self.models)),
+            ("mean selected score", mean),
+            ("prompt tokens", str(self.prompt_tokens)),
+            ("answer tokens", str(self.completion_tokens)),
+            ("generated tokens", f"{self.generated_tokens} (all candidates)"),
+            ("from", self.first or "-"),
+            ("to", self.last or "-"),
+        ]
+        return "\n".join(f"{name + ':':<21}{value}" for name, value in facts)
 
 
 def summarize(records: Iterator[dict[str, Any]]) -> TraceSummary:

@@ -73,7 +73,7 @@ def test_reader_skips_broken_lines_and_summary_counts(
     assert summary.mean_score == -3.0
     assert (summary.prompt_tokens, summary.completion_tokens, summary.generated_tokens) == (6, 4, 20)
     assert (summary.first, summary.last) == (record(1)["time"], record(3)["time"])
-    assert "records:            2" in summary.render()
+    assert "records:             2" in summary.render()
 
 
 def test_reading_a_missing_directory_fails_clearly(tmp_path: Path) -> None:
