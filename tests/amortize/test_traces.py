@@ -92,7 +92,7 @@ async def test_server_traces_sharpened_requests_only(make_client, tmp_path: Path
     assert trace["strategy"] == "best_of_n"
     assert trace["model"] == "fake-model"
     assert trace["prompt"] == [{"role": "user", "content": "hi"}]
-    assert trace["prompt_token_ids"] == engine.encode_chat(body["messages"])
+    assert trace["prompt_token_ids"] == await engine.encode_chat(body["messages"])
     selected = trace["selected"]
     assert selected["text"] == sharpened.json()["choices"][0]["message"]["content"]
     assert selected["token_ids"] == [10, 2]  # script 1: one token then EOS
