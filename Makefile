@@ -58,8 +58,10 @@ bench-serving: model
 bench-quality: model
 	$(BIN)/python -m benchmarks.quality
 
+# The full run takes hours on 2 cores; the committed small run was
+# make bench-amortize AMORTIZE_ARGS="--tasks arithmetic --n 8 --train 64 --eval 50 --label small"
 bench-amortize: model
-	$(BIN)/python -m benchmarks.amortize
+	$(BIN)/python -m benchmarks.amortize $(AMORTIZE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -91,10 +91,14 @@ def run_traces(args: argparse.Namespace) -> int | str:
 
 def run_sharpen_sft(args: argparse.Namespace) -> int | str:
     """Build the SFT set, train the adapter and write its card; an error message on bad input."""
+    from clients import WhetstoneError
+
     try:
         return sharpen_sft(args)
     except (SftDataError, AdapterError, ValueError) as exc:
         return f"whetstone sharpen-sft: {exc}"
+    except WhetstoneError as exc:
+        return f"whetstone sharpen-sft: the server failed: {exc} (answers so far are kept; run again)"
 
 
 def sharpen_sft(args: argparse.Namespace) -> int:

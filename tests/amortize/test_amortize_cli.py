@@ -161,3 +161,16 @@ def test_serve_refuses_bad_lora_flags_before_starting(
     assert code == "whetstone: --lora 'no-equals-sign': write NAME=PATH, e.g. --lora sharp=./adapters/sharp"
     code, _, _ = run(["serve", "--lora", f"sharp={tmp_path}", "--model", str(model_dir)], capsys)
     assert isinstance(code, str) and "adapter_config.json is missing" in code
+
+
+def test_an_unreachable_server_is_an_error_not_a_traceback(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    code, _, _ = run(
+        ["sharpen-sft", "--prompts", str(prompts), "--out", str(tmp_path / "o"), "--model", str(model_dir),
+         "--url", "http://127.0.0.1:9"],
+        capsys,
+    )
+    assert isinstance(code, str) and code.startswith("whetstone sharpen-sft: the server failed:")
