@@ -96,9 +96,11 @@ def plot_losses(losses: list[float], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axes = plt.subplots(figsize=(6, 3.5))
     axes.plot(range(1, len(losses) + 1), losses, marker="." if len(losses) < 50 else None)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("loss (mean token NLL of the answers)")
     axes.set_title("sharpen-sft training loss")
