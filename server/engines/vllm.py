@@ -137,15 +137,15 @@ class VllmEngine:
             output_kind=RequestOutputKind.DELTA,
         )
         prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        lora = self._loras.get(sampling.adapter) if sampling.adapter else None
+        if sampling.adapter and lora is None:
+            raise EngineInputError(f"no LoRA adapter named {sampling.adapter!r} is loaded")
         if self._llm is None:
             raise EngineError("the engine is not running")
         task = asyncio.current_task()
         assert task is not None
         self._streaming.add(task)
         first = True
-        lora = self._loras.get(sampling.adapter) if sampling.adapter else None
-        if sampling.adapter and lora is None:
-            raise EngineInputError(f"no LoRA adapter named {sampling.adapter!r} is loaded")
         try:
             async for output in self._llm.generate(prompt, params, request_id, lora_request=lora):
                 completion = output.outputs[0]
