@@ -40,9 +40,6 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
         if info.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             continue
-        if typing.get_origin(info.annotation) is list:
-            parser.add_argument(flag, action="append", default=None, help=help_text, metavar="VALUE")
-            continue
         kind, choices = _flag_type(info.annotation)
         repeated = typing.get_origin(info.annotation) is list
         singular = [flag.removesuffix("s")] if repeated and flag.endswith("s") else []  # --upstream URL
