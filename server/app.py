@@ -14,6 +14,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import __version__
+from server.amortize.adapters import AdapterError, load_adapters, serving_rank
+from server.amortize.traces import TraceWriter
 from server.config import Settings
 from server.embedded import prepare_embedded_model
 from server.engines import Engine, ReportsUpstreams
@@ -32,8 +34,13 @@ GENERATION_PATHS = {"/v1/chat/completions": "chat", "/v1/completions": "completi
 
 
 def build_engine(settings: Settings) -> Engine:
-    """Upstream mode when upstreams are configured, else a vLLM engine for the configured model."""
+    """Upstream mode when upstreams are configured, else a vLLM engine for the configured model.
+
+    Raises AdapterError for a LoRA adapter vLLM could not serve on this model (or in upstream mode).
+    """
     if settings.upstreams:
+        if settings.lora:
+            raise AdapterError("--lora needs the in-process vLLM engine; upstream mode cannot serve adapters")
         return UpstreamPool(
             settings.upstreams,
             served_model_name=settings.served_model_name,
@@ -42,10 +49,12 @@ def build_engine(settings: Settings) -> Engine:
             stream_interval=settings.upstream_stream_interval,
         )
     model = settings.model or str(prepare_embedded_model())
+    served_name = settings.served_model_name or Path(model).name
+    adapters = load_adapters(settings.lora, Path(model), served_name)
     return VllmEngine(
         EngineOptions(
             model=model,
-            served_model_name=settings.served_model_name or Path(model).name,
+            served_model_name=served_name,
             dtype=settings.dtype,
             enforce_eager=settings.enforce_eager,
             max_model_len=settings.max_model_len,
@@ -56,6 +65,8 @@ def build_engine(settings: Settings) -> Engine:
             pipeline_parallel_size=settings.pipeline_parallel_size,
             distributed_executor_backend=settings.distributed_executor_backend,
             extra=settings.engine_args,
+            adapters={a.name: str(a.path) for a in adapters},
+            max_lora_rank=serving_rank(adapters),
         )
     )
 
@@ -102,6 +113,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     the_engine: Engine = engine or build_engine(settings)
     if isinstance(the_engine, ReportsUpstreams):
         metrics.watch_upstreams(the_engine.upstream_status)
+    traces = None
+    if settings.trace_dir:
+        traces = TraceWriter(Path(settings.trace_dir), int(settings.trace_file_mib * 2**20))
 
     supervisor = EngineSupervisor(
         the_engine,
@@ -112,6 +126,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if traces is not None:
+            traces.start()
         await the_engine.start()
         watchers = [asyncio.create_task(metrics.sample_event_loop_lag())]
         if not isinstance(the_engine, ReportsUpstreams):  # an upstream pool heals itself (health checks)
@@ -123,12 +139,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 task.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
             await the_engine.shutdown()
+            if traces is not None:
+                traces.close()
 
     app = FastAPI(title="whetstone", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.supervisor = supervisor
-    app.state.service = SharpeningService(the_engine, settings, metrics)
+    app.state.service = SharpeningService(the_engine, settings, metrics, traces)
     install_error_handlers(app)
     app.include_router(api)
     app.include_router(ops)

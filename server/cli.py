@@ -73,6 +73,7 @@ def serve(settings: Settings) -> None:
     """Run the HTTP server until interrupted."""
     import uvicorn
 
+    from server.amortize.adapters import AdapterError
     from server.app import create_app
     from server.embedded import EmbeddedModelMissing
 
@@ -82,7 +83,7 @@ def serve(settings: Settings) -> None:
         )
     try:
         app = create_app(settings)
-    except EmbeddedModelMissing as exc:
+    except (EmbeddedModelMissing, AdapterError) as exc:
         sys.exit(f"whetstone: {exc}")
     config = uvicorn.Config(
         app,
@@ -127,8 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
         "directory under $WHETSTONE_HOME (once); print that directory as the last line.",
     )
     from clients.cli import add_client_commands
+    from server.amortize.cli import add_amortize_commands
 
     add_client_commands(commands)
+    add_amortize_commands(commands)
     return parser
 
 

@@ -111,6 +111,21 @@ class Settings(BaseSettings):
         "'https://app.example.com'; '*' allows any. Off when empty.",
     )
 
+    lora: list[str] = Field(
+        default_factory=list,
+        description="Serve a LoRA adapter as an extra model: NAME=PATH (repeatable); requests with "
+        "model NAME generate with it. Turns torch.compile off on CPU.",
+    )
+    trace_dir: str | None = Field(
+        None,
+        description="Append every sharpened request (its prompt, chosen answer, score and settings) to "
+        "JSONL files in this directory, for `whetstone traces` and `sharpen-sft`. Stores prompts and "
+        "answers: off by default.",
+    )
+    trace_file_mib: float = Field(
+        64.0, gt=0, description="Start a new trace file once the current one reaches this many MiB."
+    )
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, origins: Any) -> Any:

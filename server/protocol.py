@@ -231,6 +231,7 @@ class ModelCard(BaseModel):
     created: int = Field(default_factory=lambda: int(time.time()))
     owned_by: str = "whetstone"
     max_model_len: int
+    parent: str | None = None  # the base model of a LoRA adapter
 
 
 class ModelList(BaseModel):

@@ -114,7 +114,7 @@ async def answer(
         )
     service.check_ready(job)
     request_id = f"{endpoint.id_prefix}-{uuid.uuid4().hex}"
-    model = service.engine.model_name
+    model = job.sampling.adapter or service.engine.model_name
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = endpoint.chunks(request_id, model, job, include_usage)
@@ -142,9 +142,14 @@ async def create_completion(body: CompletionRequest, request: Request, service: 
 
 @api.get("/models", response_model=ModelList)
 async def list_models(service: Service) -> ModelList:
-    """The one served model."""
+    """The served model, then each LoRA adapter served on it."""
     engine = service.engine
-    return ModelList(data=[ModelCard(id=engine.model_name, max_model_len=engine.max_model_len)])
+    base = ModelCard(id=engine.model_name, max_model_len=engine.max_model_len)
+    adapters = [
+        ModelCard(id=name, max_model_len=engine.max_model_len, parent=engine.model_name)
+        for name in service.adapters
+    ]
+    return ModelList(data=[base, *adapters])
 
 
 @ops.get("/health", responses={503: ERROR_RESPONSES[503]})

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.admission import Admission
+from server.amortize.adapters import parse_lora_spec
+from server.amortize.traces import TraceWriter, trace_record
 from server.config import Settings
 from server.engines import Engine, EngineError, EngineInputError, SamplingSpec
 from server.errors import EngineUnavailable, InvalidRequest, ModelNotFound
@@ -41,6 +43,7 @@ class GenerationJob:
     sharpening: SharpeningConfig
     choices: int = 1
     logprobs: bool = False
+    prompt_source: str | list[Any] | None = None  # the prompt as the client sent it, for traces
 
 
 @dataclass
@@ -76,22 +79,30 @@ class SharpenedResult:
 class SharpeningService:
     """Turns OpenAI requests into generation jobs and runs them against the engine."""
 
-    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, metrics: Metrics, traces: TraceWriter | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
+        self.traces = traces
+        self.adapters = tuple(parse_lora_spec(spec)[0] for spec in settings.lora)
         self.admission = Admission(settings.max_inflight_requests, settings.max_inflight_candidates)
 
     # -- preparing jobs -------------------------------------------------------------------
 
-    def check_model(self, model: str | None) -> None:
-        """404 unless `model` is absent or names the served model."""
+    def check_model(self, model: str | None) -> str | None:
+        """The LoRA adapter `model` names, None for the base model; 404 for a model not served."""
+        if model in self.adapters:
+            return model
         if model is not None and model not in (self.engine.model_name, self.settings.model):
+            served = ", ".join(repr(m) for m in (self.engine.model_name, *self.adapters))
             raise ModelNotFound(
-                f"model {model!r} is not served here; use {self.engine.model_name!r}",
+                f"model {model!r} is not served here; use {served}",
                 param="model",
                 code="model_not_found",
             )
+        return None
 
     def resolve_sharpening(
         self, params: SharpeningParams | None, legacy_best_of: int | None = None
@@ -115,9 +126,10 @@ class SharpeningService:
 
     async def prepare_chat(self, request: ChatCompletionRequest) -> GenerationJob:
         """Tokenize a chat request and check it against the server's limits."""
-        self.check_model(request.model)
+        adapter = self.check_model(request.model)
+        messages = chat_messages(request)
         try:
-            prompt = await self.engine.encode_chat(chat_messages(request))
+            prompt = await self.engine.encode_chat(messages)
         except EngineError as exc:  # an upstream that cannot tokenize now is not the client's mistake
             raise EngineUnavailable(f"the engine failed: {exc}") from exc
         except Exception as exc:  # the model's chat template raises on conversations it refuses
@@ -127,18 +139,20 @@ class SharpeningService:
         max_tokens = request.max_completion_tokens or request.max_tokens
         config = self.resolve_sharpening(request.sharpening)
         top = request.top_logprobs or 0
-        return self._job(request, "messages", prompt, max_tokens, config, request.logprobs, top)
+        return self._job(request, "messages", prompt, max_tokens, config, request.logprobs, top,
+                         adapter=adapter, source=messages)
 
     async def prepare_completion(self, request: CompletionRequest) -> GenerationJob:
         """Tokenize a legacy completion request and check it against the server's limits."""
-        self.check_model(request.model)
+        adapter = self.check_model(request.model)
         if request.echo:
             raise InvalidRequest("echo is not supported; leave it false", param="echo")
         prompt = await self._prompt_tokens(request.prompt)
         config = self.resolve_sharpening(request.sharpening, legacy_best_of=request.best_of)
         wants_logprobs = request.logprobs is not None
         top = request.logprobs or 0
-        return self._job(request, "prompt", prompt, request.max_tokens, config, wants_logprobs, top)
+        return self._job(request, "prompt", prompt, request.max_tokens, config, wants_logprobs, top,
+                         adapter=adapter, source=request.prompt)
 
     async def _prompt_tokens(self, prompt: str | list[int] | list[str] | list[list[int]]) -> list[int]:
         if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
@@ -166,6 +180,9 @@ class SharpeningService:
         config: SharpeningConfig,
         logprobs: bool = False,
         top_logprobs: int = 0,
+        *,
+        adapter: str | None = None,
+        source: str | list[Any] | None = None,
     ) -> GenerationJob:
         room = self.engine.max_model_len - len(prompt)
         if room < 1:
@@ -202,8 +219,9 @@ class SharpeningService:
             presence_penalty=request.presence_penalty,
             frequency_penalty=request.frequency_penalty,
             top_logprobs=top_logprobs,
+            adapter=adapter,
         )
-        return GenerationJob(prompt, sampling, config, choices=request.n, logprobs=logprobs)
+        return GenerationJob(prompt, sampling, config, request.n, logprobs, source)
 
     # -- running jobs ---------------------------------------------------------------------
 
@@ -222,7 +240,11 @@ class SharpeningService:
         """
         self.check_ready(job)
         with self.admission.hold(job.sharpening.candidate_count):
-            return await self._run(job, request_id, on_update)
+            result = await self._run(job, request_id, on_update)
+        if self.traces is not None and job.sharpening.strategy != "none":
+            model = job.sampling.adapter or self.engine.model_name
+            self.traces.record(trace_record(job, result, model, request_id))
+        return result
 
     async def _run(
         self, job: GenerationJob, request_id: str, on_update: UpdateListener | None

@@ -22,6 +22,7 @@ class SamplingSpec:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     top_logprobs: int = 0
+    adapter: str | None = None  # a LoRA adapter's served name; None = the base model
 
 
 @dataclass

@@ -34,6 +34,8 @@ class EngineOptions:
     pipeline_parallel_size: int = 1
     distributed_executor_backend: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    adapters: dict[str, str] = field(default_factory=dict)  # served name -> LoRA adapter directory
+    max_lora_rank: int = 8
 
 
 class VllmEngine:
@@ -47,6 +49,7 @@ class VllmEngine:
         self._tokenizer: Any = None
         self._streaming: set[asyncio.Task[Any]] = set()  # tasks reading a candidate's stream now
         self._failed: set[asyncio.Task[Any]] = set()  # of those, the ones told the engine is gone
+        self._loras: dict[str, Any] = {}
 
     async def start(self) -> None:
         """Build the AsyncLLM (loads weights, allocates the KV cache)."""
@@ -71,6 +74,9 @@ class VllmEngine:
         }
         if opts.kv_cache_gib:
             kwargs["kv_cache_memory_bytes"] = int(opts.kv_cache_gib * 1024**3)
+        if opts.adapters:
+            kwargs.update(enable_lora=True, max_loras=len(opts.adapters), max_lora_rank=opts.max_lora_rank)
+            self._loras = lora_requests(opts.adapters)
         kwargs.update(opts.extra)
         # building the engine blocks for tens of seconds: keep the event loop serving meanwhile
         # (a restart happens while the server answers /health and 503s)
@@ -131,6 +137,9 @@ class VllmEngine:
             output_kind=RequestOutputKind.DELTA,
         )
         prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        lora = self._loras.get(sampling.adapter) if sampling.adapter else None
+        if sampling.adapter and lora is None:
+            raise EngineInputError(f"no LoRA adapter named {sampling.adapter!r} is loaded")
         if self._llm is None:
             raise EngineError("the engine is not running")
         task = asyncio.current_task()
@@ -138,7 +147,7 @@ class VllmEngine:
         self._streaming.add(task)
         first = True
         try:
-            async for output in self._llm.generate(prompt, params, request_id):
+            async for output in self._llm.generate(prompt, params, request_id, lora_request=lora):
                 completion = output.outputs[0]
                 steps = zip(completion.token_ids, completion.logprobs or [], strict=True)
                 tokens = [token_logprob(step, token, sampling.top_logprobs) for token, step in steps]
@@ -169,6 +178,16 @@ class VllmEngine:
         """Abort candidates in the engine (frees their KV cache at once)."""
         if self._llm is not None and request_ids:
             await self._llm.abort(list(request_ids))
+
+
+def lora_requests(adapters: dict[str, str]) -> dict[str, Any]:
+    """One vLLM LoRARequest per served adapter name (ids from 1, as vLLM requires)."""
+    from vllm.lora.request import LoRARequest
+
+    return {
+        name: LoRARequest(lora_name=name, lora_int_id=number, lora_path=path)
+        for number, (name, path) in enumerate(adapters.items(), 1)
+    }
 
 
 def token_logprob(step: dict[int, Any], token: int, top: int) -> TokenLogprob:

@@ -1,0 +1,176 @@
+"""`whetstone sharpen-sft` and `whetstone traces` on bad input: a clear message and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from server.cli import main
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[object, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "base"
+    path.mkdir()
+    (path / "config.json").write_text("{}")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--rank", "12"], "LoRA rank 12 cannot be served by vLLM"),
+        (["--n", "0"], "--n must be at least 1"),
+        (["--max-steps", "0"], "max_steps, batch_size and checkpoint_every must be at least 1"),
+    ],
+)
+def test_bad_options_fail_before_any_work(
+    extra: list[str], message: str, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    code, _, _ = run(
+        [
+            "sharpen-sft",
+            "--prompts",
+            str(prompts),
+            "--out",
+            str(tmp_path / "out"),
+            "--model",
+            str(model_dir),
+            *extra,
+        ],
+        capsys,
+    )
+    assert isinstance(code, str) and message in code
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_prompts_file_is_an_error(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("\n")
+    code, _, _ = run(
+        [
+            "sharpen-sft",
+            "--prompts",
+            str(prompts),
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            str(model_dir),
+            "--url",
+            "http://127.0.0.1:9",
+        ],
+        capsys,
+    )
+    assert code == f"whetstone sharpen-sft: {prompts} holds no prompts; write one JSON object a line"
+
+
+def test_traces_without_usable_answers_is_an_error(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    greedy = {
+        "strategy": "none",
+        "prompt_token_ids": [1],
+        "selected": {"token_ids": [2], "status": "finished"},
+    }
+    (traces / "traces-a-0000.jsonl").write_text(json.dumps(greedy) + "\n")
+    code, _, _ = run(
+        ["sharpen-sft", "--traces", str(traces), "--out", str(tmp_path / "o"), "--model", str(model_dir)],
+        capsys,
+    )
+    assert isinstance(code, str) and "no usable examples" in code
+    code, _, _ = run(
+        [
+            "sharpen-sft",
+            "--traces",
+            str(traces),
+            "--n",
+            "4",
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            str(model_dir),
+        ],
+        capsys,
+    )
+    assert isinstance(code, str) and "--n applies to --prompts" in code
+
+
+def test_not_a_model_and_an_existing_adapter_are_errors(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    code, _, _ = run(
+        ["sharpen-sft", "--prompts", str(prompts), "--out", str(tmp_path / "o"), "--model", str(tmp_path)],
+        capsys,
+    )
+    assert isinstance(code, str) and "is not a Hugging Face model directory" in code
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "adapter_config.json").write_text("{}")
+    code, _, _ = run(
+        ["sharpen-sft", "--prompts", str(prompts), "--out", str(tmp_path / "o"), "--model", str(model_dir)],
+        capsys,
+    )
+    assert isinstance(code, str) and "already holds a trained adapter" in code
+
+
+def test_prompts_and_traces_are_exclusive_and_one_is_needed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["sharpen-sft", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "one of the arguments --prompts --traces is required" in err
+
+
+def test_traces_summary_and_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    record = {
+        "time": "2026-11-23T08:00:00+00:00",
+        "model": "m",
+        "strategy": "best_of_n",
+        "prompt_token_ids": [1, 2],
+        "selected": {"token_ids": [3], "score": -1.25},
+        "generated_tokens": 9,
+    }
+    (tmp_path / "traces-a-0000.jsonl").write_text(json.dumps(record) + "\n")
+    code, out, _ = run(["traces", str(tmp_path), "--json"], capsys)
+    assert code == 0
+    summary = json.loads(out)
+    assert (summary["count"], summary["mean_score"], summary["generated_tokens"]) == (1, -1.25, 9)
+    code, _, _ = run(["traces", str(tmp_path / "absent")], capsys)
+    assert isinstance(code, str) and "not a directory of traces" in code
+
+
+def test_serve_refuses_bad_lora_flags_before_starting(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run(["serve", "--lora", "no-equals-sign", "--model", str(model_dir)], capsys)
+    assert code == "whetstone: --lora 'no-equals-sign': write NAME=PATH, e.g. --lora sharp=./adapters/sharp"
+    code, _, _ = run(["serve", "--lora", f"sharp={tmp_path}", "--model", str(model_dir)], capsys)
+    assert isinstance(code, str) and "adapter_config.json is missing" in code
+
+
+def test_an_unreachable_server_is_an_error_not_a_traceback(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    code, _, _ = run(
+        ["sharpen-sft", "--prompts", str(prompts), "--out", str(tmp_path / "o"), "--model", str(model_dir),
+         "--url", "http://127.0.0.1:9"],
+        capsys,
+    )
+    assert isinstance(code, str) and code.startswith("whetstone sharpen-sft: the server failed:")
