@@ -100,7 +100,10 @@ class ChatCompletionRequest(SamplingFields):
 class CompletionRequest(SamplingFields):
     """POST /v1/completions (legacy)."""
 
-    prompt: str | list[int] | list[str] | list[list[int]]
+    prompt: str | list[int] | list[str] | list[list[int]] = Field(
+        ..., description="One prompt (text or token ids) or a list of prompts, each completed on its own."
+    )
+    max_tokens: int | None = Field(None, ge=0, description="0 with echo scores the prompt only.")
     best_of: int | None = Field(None, ge=1)
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=20)
@@ -135,6 +138,9 @@ class SharpeningSummary(BaseModel):
     candidates_truncated: int
     generated_tokens: int
     candidates: list[CandidateReport] | None = None
+    prompts: list[SharpeningSummary] | None = Field(
+        None, description="Legacy completions with several prompts: each prompt's own summary."
+    )
 
 
 class Usage(BaseModel):

@@ -30,7 +30,7 @@ from server.protocol import (
 )
 from server.responses import chat_response, completion_response
 from server.service import GenerationJob, SharpenedResult, SharpeningService
-from server.streaming import ChatChunks, ChunkFormat, CompletionChunks, event_stream
+from server.streaming import ChatChunks, ChunkFormat, CompletionChunks, completion_stream, event_stream
 from server.supervisor import EngineSupervisor
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ class Endpoint:
 
 
 CHAT = Endpoint("chatcmpl", chat_response, ChatChunks)
-COMPLETIONS = Endpoint("cmpl", completion_response, CompletionChunks)
 
 
 def get_service(request: Request) -> SharpeningService:
@@ -130,8 +129,18 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request, 
 
 @api.post("/completions", response_model=CompletionResponse)
 async def create_completion(body: CompletionRequest, request: Request, service: Service) -> Any:
-    """Legacy completions; `best_of` means best-of-n by mean token log-likelihood."""
-    return await answer(request, service, body, await service.prepare_completion(body), COMPLETIONS)
+    """Legacy completions: each prompt sharpened on its own; echo; `best_of` is best-of-n by mean."""
+    batch = await service.prepare_completion(body)
+    request.state.strategy = batch.jobs[0].sharpening.strategy
+    service.check_ready(*batch.jobs)
+    request_id = f"cmpl-{uuid.uuid4().hex}"
+    model = service.engine.model_name
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = CompletionChunks(request_id, model, batch.jobs[0], include_usage)
+        return StreamingResponse(completion_stream(service, batch, request_id, chunks), media_type=SSE)
+    results = await until_disconnected(request, service.run_all(batch.jobs, request_id))
+    return completion_response(batch, results, request_id, model)
 
 
 @api.get("/models", response_model=ModelList)

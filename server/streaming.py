@@ -11,12 +11,21 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from server.errors import APIError
-from server.responses import chat_logprobs, completion_logprobs, summary, usage
-from server.service import GenerationJob, SharpenedResult, SharpeningService
+from server.protocol import SharpeningSummary, Usage
+from server.responses import (
+    batch_summary,
+    chat_logprobs,
+    completion_logprobs,
+    legacy_choices,
+    summary,
+    usage,
+)
+from server.service import CompletionBatch, GenerationJob, SharpenedResult, SharpeningService
 from server.sharpening import Candidate, TokenLogprob
 
 logger = logging.getLogger(__name__)
@@ -61,13 +70,20 @@ class ChunkFormat:
 
     def closing(self, result: SharpenedResult) -> Iterator[dict[str, Any]]:
         """Finish reasons, then the summary (and usage when asked) on the last chunk."""
-        last = self.chunk([self.ending(i, c.finish_reason) for i, c in enumerate(result.choices)])
-        tail = summary(result).model_dump(exclude_none=True)
+        endings = [(i, c.finish_reason) for i, c in enumerate(result.choices)]
+        return self.close(endings, summary(result), usage(result))
+
+    def close(
+        self, endings: list[tuple[int, str | None]], tail: SharpeningSummary, used: Usage
+    ) -> Iterator[dict[str, Any]]:
+        """Each choice's finish reason, then the summary (and usage when asked) on the last chunk."""
+        last = self.chunk([self.ending(i, reason) for i, reason in endings])
+        extension = tail.model_dump(exclude_none=True)
         if self.include_usage:
             yield last
-            yield self.chunk([], usage=usage(result).model_dump(), sharpening=tail)
+            yield self.chunk([], usage=used.model_dump(), sharpening=extension)
         else:
-            yield last | {"sharpening": tail}
+            yield last | {"sharpening": extension}
 
     def whole(self, result: SharpenedResult) -> Iterator[dict[str, Any]]:
         """Every chosen completion in one piece each, then the closing chunks."""
@@ -107,7 +123,9 @@ class CompletionChunks(ChunkFormat):
 
     object_name = "text_completion"
 
-    def delta(self, index: int, text: str, tokens: Sequence[TokenLogprob], offset: int) -> dict[str, Any]:
+    def delta(
+        self, index: int, text: str, tokens: Sequence[TokenLogprob | str], offset: int
+    ) -> dict[str, Any]:
         """A text piece, with logprobs when asked."""
         choice: dict[str, Any] = {"index": index, "text": text, "finish_reason": None}
         if self.job.logprobs:
@@ -119,34 +137,75 @@ class CompletionChunks(ChunkFormat):
         return {"index": index, "text": "", "finish_reason": finish_reason}
 
 
-async def event_stream(
+def completion_stream(
+    service: SharpeningService, batch: CompletionBatch, request_id: str, chunks: CompletionChunks
+) -> AsyncIterator[str]:
+    """A legacy completion stream: live for one plain prompt under strategy `none`, else each
+    choice whole (echo and all) once every prompt's choices are chosen; always ends with [DONE].
+    """
+    if len(batch.prompts) == 1 and not batch.echo:
+        return event_stream(service, batch.jobs[0], request_id, chunks)
+
+    async def events() -> AsyncGenerator[dict[str, Any] | str]:
+        task = asyncio.ensure_future(service.run_all(batch.jobs, request_id))
+        try:
+            results = await task
+        finally:
+            task.cancel()  # the client went away: abort every prompt's candidates
+        yield await asyncio.to_thread(whole_batch, batch, results, chunks)  # can be large
+
+    return guarded(events(), request_id)
+
+
+def whole_batch(batch: CompletionBatch, results: list[SharpenedResult], chunks: CompletionChunks) -> str:
+    """Every prompt's choices as events, each in one piece, then the closing chunks."""
+    choices = legacy_choices(batch, results)
+    events = [chunks.delta(c.index, c.text, c.tokens, 0) for c in choices]
+    endings = [(c.index, c.finish_reason) for c in choices]
+    events += chunks.close(endings, batch_summary(results), usage(*results))
+    return "".join(sse(event) for event in events)
+
+
+def event_stream(
     service: SharpeningService, job: GenerationJob, request_id: str, chunks: ChunkFormat
 ) -> AsyncIterator[str]:
     """Run the job and stream it; an error becomes an error event; always ends with [DONE]."""
     live = job.sharpening.strategy == "none"
-    pieces: asyncio.Queue[tuple[str, list[TokenLogprob], int] | None] = asyncio.Queue()
 
-    def on_update(candidate: Candidate, text: str, tokens: list[TokenLogprob]) -> None:
-        pieces.put_nowait((text, tokens, len(candidate.text) - len(text)))
+    async def events() -> AsyncGenerator[dict[str, Any] | str]:
+        pieces: asyncio.Queue[tuple[str, list[TokenLogprob], int] | None] = asyncio.Queue()
 
-    task = asyncio.ensure_future(service.run(job, request_id, on_update if live else None))
-    task.add_done_callback(lambda _: pieces.put_nowait(None))
-    try:
-        if live:
-            opening = chunks.opening(0)
-            if opening is not None:
-                yield sse(opening)
-            while (piece := await pieces.get()) is not None:
-                if piece[0] or piece[1]:
-                    yield sse(chunks.delta(0, *piece))
-        result = await task
+        def on_update(candidate: Candidate, text: str, tokens: list[TokenLogprob]) -> None:
+            pieces.put_nowait((text, tokens, len(candidate.text) - len(text)))
+
+        task = asyncio.ensure_future(service.run(job, request_id, on_update if live else None))
+        task.add_done_callback(lambda _: pieces.put_nowait(None))
+        try:
+            if live:
+                opening = chunks.opening(0)
+                if opening is not None:
+                    yield opening
+                while (piece := await pieces.get()) is not None:
+                    if piece[0] or piece[1]:
+                        yield chunks.delta(0, *piece)
+            result = await task
+        finally:
+            task.cancel()  # the client went away mid-stream: abort its candidates
         closing = chunks.closing(result) if live else chunks.whole(result)
         yield await asyncio.to_thread(lambda: "".join(sse(chunk) for chunk in closing))  # can be large
+
+    return guarded(events(), request_id)
+
+
+async def guarded(events: AsyncGenerator[dict[str, Any]], request_id: str) -> AsyncIterator[str]:
+    """`events` as server-sent events; an error becomes an error event; always ends with [DONE]."""
+    try:
+        async with aclosing(events):  # closing the stream closes `events`, which aborts its work
+            async for event in events:
+                yield event if isinstance(event, str) else sse(event)
     except APIError as exc:
         yield sse(exc.body().model_dump())
     except Exception:
         logger.exception("stream %s failed", request_id)
         yield sse(APIError("internal server error; the server log has details").body().model_dump())
-    finally:
-        task.cancel()  # the client went away mid-stream: abort its candidates
     yield sse("[DONE]")
