@@ -20,7 +20,7 @@ from server.engines.vllm import EngineOptions, VllmEngine
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
 from server.metrics import Metrics
-from server.routes import api, ops
+from server.routes import api, ops, tokens
 from server.service import SharpeningService
 from server.supervisor import EngineSupervisor, RestartBudget
 
@@ -119,6 +119,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.service = SharpeningService(the_engine, settings, metrics)
     install_error_handlers(app)
     app.include_router(api)
+    app.include_router(tokens)
     app.include_router(ops)
     app.add_middleware(RequestAccounting, metrics=metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -29,9 +29,24 @@ from server.protocol import (
     SamplingFields,
 )
 from server.responses import chat_response, completion_response
+from server.responses_api import (
+    ResponseEvents,
+    ResponseFormat,
+    ResponsesRequest,
+    prepare_response,
+    response_body,
+)
 from server.service import GenerationJob, SharpenedResult, SharpeningService
 from server.streaming import ChatChunks, ChunkFormat, CompletionChunks, completion_stream, event_stream
 from server.supervisor import EngineSupervisor
+from server.tokenization import (
+    DetokenizeRequest,
+    DetokenizeResponse,
+    TokenizeRequest,
+    TokenizeResponse,
+    detokenize,
+    tokenize,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,6 +93,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "Engine not ready or dead"},
 }
 api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES)
+tokens = APIRouter(dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES)
 ops = APIRouter()
 
 
@@ -143,11 +159,48 @@ async def create_completion(body: CompletionRequest, request: Request, service: 
     return completion_response(batch, results, request_id, model)
 
 
+@api.post("/responses")
+async def create_response(body: ResponsesRequest, request: Request, service: Service) -> Any:
+    """The Responses API (text in, text out), sharpened like chat completions."""
+    job = prepare_response(service, body)
+    request.state.strategy = job.sharpening.strategy
+    service.check_ready(job)
+    form = ResponseFormat(f"resp_{uuid.uuid4().hex}", service.engine.model_name, body)
+    if body.stream:
+        events = event_stream(service, job, form.response_id, ResponseEvents(job, form))
+        return StreamingResponse(events, media_type=SSE)
+    result = await until_disconnected(request, service.run(job, form.response_id))
+    return response_body(result, form)
+
+
 @api.get("/models", response_model=ModelList)
 async def list_models(service: Service) -> ModelList:
     """The one served model."""
-    engine = service.engine
-    return ModelList(data=[ModelCard(id=engine.model_name, max_model_len=engine.max_model_len)])
+    return ModelList(data=[model_card(service)])
+
+
+@api.get("/models/{model_id:path}", response_model=ModelCard)
+async def retrieve_model(model_id: str, service: Service) -> ModelCard:
+    """The served model by its id; any other id is a 404."""
+    service.check_model(model_id)
+    return model_card(service)
+
+
+def model_card(service: SharpeningService) -> ModelCard:
+    """The served model's card."""
+    return ModelCard(id=service.engine.model_name, max_model_len=service.engine.max_model_len)
+
+
+@tokens.post("/tokenize", response_model=TokenizeResponse)
+async def tokenize_text(body: TokenizeRequest, service: Service) -> TokenizeResponse:
+    """Token ids of a prompt or a chat conversation (vLLM's /tokenize)."""
+    return await tokenize(service, body)
+
+
+@tokens.post("/detokenize", response_model=DetokenizeResponse)
+async def detokenize_ids(body: DetokenizeRequest, service: Service) -> DetokenizeResponse:
+    """The text of some token ids (vLLM's /detokenize)."""
+    return await detokenize(service, body)
 
 
 @ops.get("/health", responses={503: ERROR_RESPONSES[503]})

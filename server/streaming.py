@@ -41,6 +41,7 @@ class ChunkFormat:
     """The chunk shapes of one endpoint; subclasses fill in the per-choice parts."""
 
     object_name = ""
+    terminator: str | None = "[DONE]"  # the last event of every stream
 
     def __init__(self, request_id: str, model: str, job: GenerationJob, include_usage: bool) -> None:
         self.base = {
@@ -56,9 +57,13 @@ class ChunkFormat:
         """One chunk object."""
         return self.base | {"choices": choices} | extra
 
-    def opening(self, index: int) -> dict[str, Any] | None:
-        """The chunk that opens a choice, if the format has one."""
-        return None
+    def opening(self, index: int) -> Iterator[dict[str, Any]]:
+        """The chunks that open a choice, if the format has any."""
+        return iter(())
+
+    def error(self, exc: APIError) -> dict[str, Any]:
+        """The event that reports an error mid-stream."""
+        return exc.body().model_dump()
 
     def delta(self, index: int, text: str, tokens: Sequence[TokenLogprob], offset: int) -> dict[str, Any]:
         """A piece of a choice's text."""
@@ -88,9 +93,7 @@ class ChunkFormat:
     def whole(self, result: SharpenedResult) -> Iterator[dict[str, Any]]:
         """Every chosen completion in one piece each, then the closing chunks."""
         for i, candidate in enumerate(result.choices):
-            opening = self.opening(i)
-            if opening is not None:
-                yield opening
+            yield from self.opening(i)
             yield self.delta(i, candidate.text, candidate.tokens, 0)
         yield from self.closing(result)
 
@@ -100,9 +103,9 @@ class ChatChunks(ChunkFormat):
 
     object_name = "chat.completion.chunk"
 
-    def opening(self, index: int) -> dict[str, Any]:
+    def opening(self, index: int) -> Iterator[dict[str, Any]]:
         """The role announcement."""
-        return self.chunk(
+        yield self.chunk(
             [{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
         )
 
@@ -154,7 +157,7 @@ def completion_stream(
             task.cancel()  # the client went away: abort every prompt's candidates
         yield await asyncio.to_thread(whole_batch, batch, results, chunks)  # can be large
 
-    return guarded(events(), request_id)
+    return guarded(events(), chunks, request_id)
 
 
 def whole_batch(batch: CompletionBatch, results: list[SharpenedResult], chunks: CompletionChunks) -> str:
@@ -182,8 +185,7 @@ def event_stream(
         task.add_done_callback(lambda _: pieces.put_nowait(None))
         try:
             if live:
-                opening = chunks.opening(0)
-                if opening is not None:
+                for opening in chunks.opening(0):
                     yield opening
                 while (piece := await pieces.get()) is not None:
                     if piece[0] or piece[1]:
@@ -194,18 +196,21 @@ def event_stream(
         closing = chunks.closing(result) if live else chunks.whole(result)
         yield await asyncio.to_thread(lambda: "".join(sse(chunk) for chunk in closing))  # can be large
 
-    return guarded(events(), request_id)
+    return guarded(events(), chunks, request_id)
 
 
-async def guarded(events: AsyncGenerator[dict[str, Any]], request_id: str) -> AsyncIterator[str]:
-    """`events` as server-sent events; an error becomes an error event; always ends with [DONE]."""
+async def guarded(
+    events: AsyncGenerator[dict[str, Any]], chunks: ChunkFormat, request_id: str
+) -> AsyncIterator[str]:
+    """`events` as server-sent events; an error becomes an error event; ends with the terminator."""
     try:
         async with aclosing(events):  # closing the stream closes `events`, which aborts its work
             async for event in events:
                 yield event if isinstance(event, str) else sse(event)
     except APIError as exc:
-        yield sse(exc.body().model_dump())
+        yield sse(chunks.error(exc))
     except Exception:
         logger.exception("stream %s failed", request_id)
-        yield sse(APIError("internal server error; the server log has details").body().model_dump())
-    yield sse("[DONE]")
+        yield sse(chunks.error(APIError("internal server error; the server log has details")))
+    if chunks.terminator is not None:
+        yield sse(chunks.terminator)
