@@ -116,12 +116,12 @@ class ResponsesRequest(BaseModel):
         )
 
 
-def prepare_response(service: SharpeningService, request: ResponsesRequest) -> GenerationJob:
+async def prepare_response(service: SharpeningService, request: ResponsesRequest) -> GenerationJob:
     """Check a Responses request and prepare it as the chat job that sharpening runs."""
     for refusal in request.refusals():
         raise refusal
     try:
-        return service.prepare_chat(request.as_chat())
+        return await service.prepare_chat(request.as_chat())
     except InvalidRequest as exc:
         raise renamed(exc) from None
 

@@ -162,7 +162,7 @@ async def create_completion(body: CompletionRequest, request: Request, service: 
 @api.post("/responses")
 async def create_response(body: ResponsesRequest, request: Request, service: Service) -> Any:
     """The Responses API (text in, text out), sharpened like chat completions."""
-    job = prepare_response(service, body)
+    job = await prepare_response(service, body)
     request.state.strategy = job.sharpening.strategy
     service.check_ready(job)
     form = ResponseFormat(f"resp_{uuid.uuid4().hex}", service.engine.model_name, body)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,13 +54,13 @@ class DetokenizeResponse(BaseModel):
     prompt: str
 
 
-def tokenize_ids(service: SharpeningService, request: TokenizeRequest) -> list[int]:
-    """Token ids of the request's prompt or messages (blocking: run it off the event loop)."""
+async def tokenize_ids(service: SharpeningService, request: TokenizeRequest) -> list[int]:
+    """Token ids of the request's prompt or messages."""
     engine = service.engine
     if request.messages is None:
         if request.prompt is None:
             raise InvalidRequest("send a prompt or messages to tokenize", param="prompt")
-        return engine.encode(request.prompt, add_special_tokens=request.add_special_tokens is not False)
+        return await engine.encode(request.prompt, add_special_tokens=request.add_special_tokens is not False)
     if request.prompt is not None:
         raise InvalidRequest("send a prompt or messages, not both", param="prompt")
     if request.add_special_tokens:
@@ -73,7 +72,7 @@ def tokenize_ids(service: SharpeningService, request: TokenizeRequest) -> list[i
         raise InvalidRequest("continue_final_message is not supported", param="continue_final_message")
     messages = chat_messages(ChatCompletionRequest(messages=request.messages))
     try:
-        return engine.encode_chat(messages, add_generation_prompt=request.add_generation_prompt)
+        return await engine.encode_chat(messages, add_generation_prompt=request.add_generation_prompt)
     except Exception as exc:  # the model's chat template raises on conversations it refuses
         raise InvalidRequest(
             f"the model's chat template rejected the messages: {exc}", param="messages"
@@ -81,25 +80,23 @@ def tokenize_ids(service: SharpeningService, request: TokenizeRequest) -> list[i
 
 
 async def tokenize(service: SharpeningService, request: TokenizeRequest) -> TokenizeResponse:
-    """Tokenize off the event loop, as vLLM's /tokenize does."""
+    """Tokenize (the engine does it off the event loop), as vLLM's /tokenize does."""
     service.check_model(request.model)
     for name in REFUSED:
         if (request.model_extra or {}).get(name) is not None:
             raise InvalidRequest(f"{name} is not supported; the model's chat template is used", param=name)
-    ids = await asyncio.to_thread(tokenize_ids, service, request)
-    strings = None
-    if request.return_token_strs:
-        strings = await asyncio.to_thread(service.engine.token_strings, ids)
+    ids = await tokenize_ids(service, request)
+    strings = await service.engine.token_strings(ids) if request.return_token_strs else None
     return TokenizeResponse(
         count=len(ids), max_model_len=service.engine.max_model_len, tokens=ids, token_strs=strings
     )
 
 
 async def detokenize(service: SharpeningService, request: DetokenizeRequest) -> DetokenizeResponse:
-    """Detokenize off the event loop; ids outside the vocabulary are a 400."""
+    """Detokenize (off the event loop); ids outside the vocabulary are a 400."""
     service.check_model(request.model)
     try:
-        text = await asyncio.to_thread(service.engine.decode, request.tokens)
+        text = await service.engine.decode(request.tokens)
     except Exception as exc:  # the tokenizer raises on ids it does not know
         raise InvalidRequest(f"tokens could not be decoded: {exc}", param="tokens") from exc
     return DetokenizeResponse(prompt=text)

@@ -116,7 +116,7 @@ class VllmEngine:
         return await asyncio.to_thread(render)
 
     async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
-        """Tokenize a plain prompt (with the model's special prefix tokens unless told not to), in a thread."""
+        """Tokenize a plain prompt (special prefix tokens unless told not to), in a worker thread."""
         ids = await asyncio.to_thread(self._tokenizer.encode, text, add_special_tokens=add_special_tokens)
         return list(ids)
 
