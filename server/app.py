@@ -25,7 +25,11 @@ from server.service import SharpeningService
 from server.supervisor import EngineSupervisor, RestartBudget
 
 logger = logging.getLogger(__name__)
-GENERATION_PATHS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
+GENERATION_PATHS = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/responses": "responses",
+}
 
 
 def build_engine(settings: Settings) -> VllmEngine:

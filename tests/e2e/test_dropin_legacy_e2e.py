@@ -161,6 +161,13 @@ def test_tokenize_detokenize_and_model_by_id(server_url: str, model_dir: Path) -
     assert httpx.get(f"{server_url}/v1/models/gpt-4o").status_code == 404
 
 
+def completion_requests(server_url: str) -> float:
+    """How many /v1/completions requests the server has answered (its Prometheus counter)."""
+    lines = httpx.get(f"{server_url}/metrics").text.splitlines()
+    prefix = 'whetstone_requests_total{endpoint="completions"'
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(prefix))
+
+
 def task_config(name: str) -> dict[str, Any]:
     """A shipped lm-eval task, its data file made absolute."""
     config = yaml.safe_load((TASKS / name).read_text())
@@ -190,7 +197,10 @@ def test_lm_eval_local_completions_loglikelihood_and_generation(
         "timeout": 300,
     }
     tasks = [task_config("capitals_mc.yaml"), task_config("capitals_gen.yaml")]
+    before = completion_requests(server_url)
     out = run_lm_eval("local-completions", args, tasks, batch_size=4)
+    # 24 scored choices and 6 generations, four prompts per request
+    assert completion_requests(server_url) - before == 24 / 4 + 2
     mc = out["results"]["whetstone_capitals_mc"]
     assert 0.0 <= mc["acc,none"] <= 1.0
     gen = out["results"]["whetstone_capitals_gen"]
