@@ -156,8 +156,9 @@ class SharpeningService:
         """Tokenize a legacy completion request, one job per prompt, and check the server's limits."""
         self.check_model(request.model)
         if request.max_tokens == 0 and not request.echo:
-            raise InvalidRequest("max_tokens 0 generates nothing; it needs echo to score the prompt",
-                                 param="max_tokens")
+            raise InvalidRequest(
+                "max_tokens 0 generates nothing; it needs echo to score the prompt", param="max_tokens"
+            )
         config = self.resolve_sharpening(request.sharpening, legacy_best_of=request.best_of)
         wants_logprobs = request.logprobs is not None
         top = request.logprobs or 0

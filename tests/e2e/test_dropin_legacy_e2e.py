@@ -49,20 +49,18 @@ def echo_scores(server_url: str, prompts: list[str] | list[list[int]]) -> list[l
 def test_batched_prompts_with_the_openai_sdk(client: OpenAI) -> None:
     prompts = ["The capital of France is", "One, two, three,", "Roses are red,"]
     r = client.completions.create(
-        model=MODEL, prompt=prompts, max_tokens=8, temperature=0.7, seed=3, n=2,
-        extra_body={"sharpening": {"n": 3}},
+        model=MODEL, prompt=prompts, max_tokens=8, temperature=0.8, seed=3, n=2,
+        extra_body={"sharpening": {"n": 3, "prune": False, "return_candidates": True}},
     )
     assert [c.index for c in r.choices] == list(range(6))
-    assert all(c.text for c in r.choices)
     summary = (r.model_extra or {})["sharpening"]
-    assert [p["candidates_drawn"] for p in summary["prompts"]] == [3, 3, 3]
+    assert len(summary["prompts"]) == 3 and summary["candidates_drawn"] == 9
     assert r.usage is not None and r.usage.completion_tokens == summary["generated_tokens"]
-    # each prompt is sharpened alone: the same prompt sent alone picks the same first choice
-    alone = client.completions.create(
-        model=MODEL, prompt=prompts[1], max_tokens=8, temperature=0.7, seed=3,
-        extra_body={"sharpening": {"n": 3}},
-    )
-    assert alone.choices[0].text == r.choices[2].text
+    for i, own in enumerate(summary["prompts"]):
+        # prompt i's choices are i*n and i*n+1: its own best candidate, then its runner-up
+        ranked = sorted(own["candidates"], key=lambda c: (c["status"] != "finished", -c["score"], c["index"]))
+        assert own["selected_index"] == ranked[0]["index"]
+        assert [r.choices[2 * i].text, r.choices[2 * i + 1].text] == [c["text"] for c in ranked[:2]]
 
 
 def test_echo_logprobs_equal_a_transformers_rescore(client: OpenAI, model_dir: Path) -> None:
