@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -132,9 +133,13 @@ async def answer(
     return await json_response(endpoint.respond(result, request_id, model))
 
 
-async def json_response(body: BaseModel) -> Response:
+async def json_response(body: BaseModel | dict[str, Any]) -> Response:
     """Serialize in a worker thread: a body with every candidate's tokens can be megabytes."""
-    return Response(await asyncio.to_thread(body.model_dump_json), media_type="application/json")
+
+    def render() -> str:
+        return body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body)
+
+    return Response(await asyncio.to_thread(render), media_type="application/json")
 
 
 @api.post("/chat/completions", response_model=ChatCompletionResponse)
@@ -156,7 +161,7 @@ async def create_completion(body: CompletionRequest, request: Request, service: 
         chunks = CompletionChunks(request_id, model, batch.jobs[0], include_usage)
         return StreamingResponse(completion_stream(service, batch, request_id, chunks), media_type=SSE)
     results = await until_disconnected(request, service.run_all(batch.jobs, request_id))
-    return completion_response(batch, results, request_id, model)
+    return await json_response(completion_response(batch, results, request_id, model))
 
 
 @api.post("/responses")
@@ -170,7 +175,7 @@ async def create_response(body: ResponsesRequest, request: Request, service: Ser
         events = event_stream(service, job, form.response_id, ResponseEvents(job, form))
         return StreamingResponse(events, media_type=SSE)
     result = await until_disconnected(request, service.run(job, form.response_id))
-    return response_body(result, form)
+    return await json_response(response_body(result, form))
 
 
 @api.get("/models", response_model=ModelList)

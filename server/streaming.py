@@ -200,9 +200,11 @@ def event_stream(
 
 
 async def guarded(
-    events: AsyncGenerator[dict[str, Any]], chunks: ChunkFormat, request_id: str
+    events: AsyncGenerator[dict[str, Any] | str], chunks: ChunkFormat, request_id: str
 ) -> AsyncIterator[str]:
-    """`events` as server-sent events; an error becomes an error event; ends with the terminator."""
+    """`events` as server-sent events (a string is events serialized already); an error becomes an
+    error event; the stream ends with the format's terminator.
+    """
     try:
         async with aclosing(events):  # closing the stream closes `events`, which aborts its work
             async for event in events:
