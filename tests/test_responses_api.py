@@ -118,3 +118,10 @@ async def test_no_op_fields_are_accepted(make_client: ClientFactory) -> None:
         body = {"input": "hi", "store": False, "metadata": {"a": "b"}, "user": "u", "truncation": "disabled"}
         r = await client.post(URL, json=body)
     assert r.status_code == 200 and r.json()["metadata"] == {"a": "b"}
+
+
+async def test_responses_are_counted_in_the_request_metrics(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        await client.post(URL, json={"input": "hi", "sharpening": {"n": 2}})
+        metrics = (await client.get("/metrics")).text
+    assert 'whetstone_requests_total{endpoint="responses",status="200",strategy="best_of_n"} 1.0' in metrics
