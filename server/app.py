@@ -25,12 +25,16 @@ from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
 from server.metrics import Metrics
 from server.playground import STATIC_PATH, page, static_files
-from server.routes import api, ops
+from server.routes import api, ops, tokens
 from server.service import SharpeningService
 from server.supervisor import EngineSupervisor, RestartBudget
 
 logger = logging.getLogger(__name__)
-GENERATION_PATHS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
+GENERATION_PATHS = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/responses": "responses",
+}
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -149,6 +153,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.service = SharpeningService(the_engine, settings, metrics, traces)
     install_error_handlers(app)
     app.include_router(api)
+    app.include_router(tokens)
     app.include_router(ops)
     app.include_router(page)
     app.mount(STATIC_PATH, static_files(), name="static")

@@ -121,7 +121,10 @@ class ChatCompletionRequest(SamplingFields):
 class CompletionRequest(SamplingFields):
     """POST /v1/completions (legacy)."""
 
-    prompt: str | list[int] | list[str] | list[list[int]]
+    prompt: str | list[int] | list[str] | list[list[int]] = Field(
+        ..., description="One prompt (text or token ids) or a list of prompts, each completed on its own."
+    )
+    max_tokens: int | None = Field(None, ge=0, description="0 with echo scores the prompt only.")
     best_of: int | None = Field(None, ge=1)
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=20)
@@ -164,6 +167,9 @@ class SharpeningSummary(BaseModel):
     mh_accepted: int | None = None
     normaliser_error_bound: float | None = None
     candidates: list[CandidateReport] | None = None
+    prompts: list[SharpeningSummary] | None = Field(
+        None, description="Legacy completions with several prompts: each prompt's own summary."
+    )
 
 
 class Usage(BaseModel):

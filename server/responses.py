@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from server.protocol import (
@@ -15,7 +16,7 @@ from server.protocol import (
     SharpeningSummary,
     Usage,
 )
-from server.service import SharpenedResult
+from server.service import CompletionBatch, SharpenedResult
 from server.sharpening import CandidateStatus, TokenLogprob
 
 
@@ -23,6 +24,7 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
     """The response's `sharpening` object."""
     config = result.job.sharpening
     selected = result.selected
+    selected_score = None if selected is None else result.scores[selected.index]
     reports = None
     if config.return_candidates:
         reports = [
@@ -45,10 +47,10 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
         strategy=config.strategy,
         n=config.candidate_count,
         length_penalty=config.length_penalty,
-        selected_index=selected.index,
-        selected_score=result.scores[selected.index],
-        selected_logprob_sum=selected.logprob_sum,
-        selected_num_tokens=selected.num_tokens,
+        selected_index=None if selected is None else selected.index,
+        selected_score=selected_score,
+        selected_logprob_sum=None if selected is None else selected.logprob_sum,
+        selected_num_tokens=None if selected is None else selected.num_tokens,
         candidates_drawn=len(result.candidates),
         candidates_finished=result.count(CandidateStatus.FINISHED),
         candidates_pruned=result.count(CandidateStatus.PRUNED),
@@ -64,13 +66,32 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
     )
 
 
-def usage(result: SharpenedResult) -> Usage:
-    """Token usage: the prompt once, every candidate's generated tokens."""
-    prompt_tokens = len(result.job.prompt_token_ids)
+def batch_summary(results: Sequence[SharpenedResult]) -> SharpeningSummary:
+    """The `sharpening` object of one or more prompts' results: several add up, each listed in `prompts`."""
+    if len(results) == 1:
+        return summary(results[0])
+    each = [summary(r) for r in results]
+    return SharpeningSummary(
+        strategy=each[0].strategy,
+        n=each[0].n,
+        length_penalty=each[0].length_penalty,
+        selected_index=None,
+        selected_score=None,
+        candidates_drawn=sum(s.candidates_drawn for s in each),
+        candidates_finished=sum(s.candidates_finished for s in each),
+        candidates_pruned=sum(s.candidates_pruned for s in each),
+        candidates_truncated=sum(s.candidates_truncated for s in each),
+        generated_tokens=sum(s.generated_tokens for s in each),
+        prompts=each,
+    )
+
+
+def usage(*results: SharpenedResult) -> Usage:
+    """Token usage: each prompt once, every candidate's generated tokens."""
+    prompt_tokens = sum(len(r.job.prompt_token_ids) for r in results)
+    generated = sum(r.generated_tokens for r in results)
     return Usage(
-        prompt_tokens=prompt_tokens,
-        completion_tokens=result.generated_tokens,
-        total_tokens=prompt_tokens + result.generated_tokens,
+        prompt_tokens=prompt_tokens, completion_tokens=generated, total_tokens=prompt_tokens + generated
     )
 
 
@@ -88,18 +109,49 @@ def chat_logprobs(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:
     }
 
 
-def completion_logprobs(tokens: Sequence[TokenLogprob], offset: int = 0) -> dict[str, Any]:
-    """Legacy completions `logprobs` of some tokens, text offsets counted from `offset`."""
+def completion_logprobs(tokens: Sequence[TokenLogprob | str], offset: int = 0) -> dict[str, Any]:
+    """Legacy completions `logprobs` of some tokens, text offsets counted from `offset`.
+
+    A bare string is a token without a log-probability: an echoed prompt's first token.
+    """
     offsets, position = [], offset
     for t in tokens:
         offsets.append(position)
-        position += len(t.token)
+        position += len(t if isinstance(t, str) else t.token)
     return {
-        "tokens": [t.token for t in tokens],
-        "token_logprobs": [t.logprob for t in tokens],
-        "top_logprobs": [dict(t.top) for t in tokens],
+        "tokens": [t if isinstance(t, str) else t.token for t in tokens],
+        "token_logprobs": [None if isinstance(t, str) else t.logprob for t in tokens],
+        "top_logprobs": [None if isinstance(t, str) else dict(t.top) for t in tokens],
         "text_offset": offsets,
     }
+
+
+@dataclass(frozen=True)
+class LegacyChoice:
+    """One choice of a legacy completion, echo applied: its index is prompt * n + rank."""
+
+    index: int
+    text: str
+    tokens: list[TokenLogprob | str]
+    finish_reason: str | None
+
+
+def legacy_choices(batch: CompletionBatch, results: Sequence[SharpenedResult]) -> list[LegacyChoice]:
+    """Every prompt's choices in OpenAI's order, the prompt (and its scores) first when echoed."""
+    choices = []
+    for i, (prompt, result) in enumerate(zip(batch.prompts, results, strict=True)):
+        echoed: list[TokenLogprob | str] = []
+        if result.prompt_tokens is not None:
+            echoed = [prompt.first_token, *(t for t in result.prompt_tokens[1:] if t is not None)]
+        n = prompt.job.choices
+        if not result.choices:  # max_tokens 0: the prompt alone
+            choices += [LegacyChoice(i * n + j, prompt.text, echoed, "length") for j in range(n)]
+            continue
+        choices += [
+            LegacyChoice(i * n + j, prompt.text + c.text, [*echoed, *c.tokens], c.finish_reason)
+            for j, c in enumerate(result.choices)
+        ]
+    return choices
 
 
 def chat_response(result: SharpenedResult, request_id: str, model: str) -> ChatCompletionResponse:
@@ -119,18 +171,24 @@ def chat_response(result: SharpenedResult, request_id: str, model: str) -> ChatC
     )
 
 
-def completion_response(result: SharpenedResult, request_id: str, model: str) -> CompletionResponse:
-    """A text_completion body."""
-    want = result.job.logprobs
+def completion_response(
+    batch: CompletionBatch, results: Sequence[SharpenedResult], request_id: str, model: str
+) -> CompletionResponse:
+    """A text_completion body: every prompt's choices, usage and sharpening summed over prompts."""
+    want = batch.jobs[0].logprobs
     choices = [
         CompletionChoice(
-            index=i,
+            index=c.index,
             text=c.text,
             finish_reason=c.finish_reason,
             logprobs=completion_logprobs(c.tokens) if want else None,
         )
-        for i, c in enumerate(result.choices)
+        for c in legacy_choices(batch, results)
     ]
     return CompletionResponse(
-        id=request_id, model=model, choices=choices, usage=usage(result), sharpening=summary(result)
+        id=request_id,
+        model=model,
+        choices=choices,
+        usage=usage(*results),
+        sharpening=batch_summary(results),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,9 +31,24 @@ from server.protocol import (
     SamplingFields,
 )
 from server.responses import chat_response, completion_response
+from server.responses_api import (
+    ResponseEvents,
+    ResponseFormat,
+    ResponsesRequest,
+    prepare_response,
+    response_body,
+)
 from server.service import GenerationJob, SharpenedResult, SharpeningService
-from server.streaming import ChatChunks, ChunkFormat, CompletionChunks, event_stream
+from server.streaming import ChatChunks, ChunkFormat, CompletionChunks, completion_stream, event_stream
 from server.supervisor import EngineSupervisor
+from server.tokenization import (
+    DetokenizeRequest,
+    DetokenizeResponse,
+    TokenizeRequest,
+    TokenizeResponse,
+    detokenize,
+    tokenize,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,7 +66,6 @@ class Endpoint:
 
 
 CHAT = Endpoint("chatcmpl", chat_response, ChatChunks)
-COMPLETIONS = Endpoint("cmpl", completion_response, CompletionChunks)
 
 
 def get_service(request: Request) -> SharpeningService:
@@ -80,6 +95,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "Engine not ready or dead"},
 }
 api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES)
+tokens = APIRouter(dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES)
 ops = APIRouter()
 
 
@@ -123,9 +139,13 @@ async def answer(
     return await json_response(endpoint.respond(result, request_id, model))
 
 
-async def json_response(body: BaseModel) -> Response:
+async def json_response(body: BaseModel | dict[str, Any]) -> Response:
     """Serialize in a worker thread: a body with every candidate's tokens can be megabytes."""
-    return Response(await asyncio.to_thread(body.model_dump_json), media_type="application/json")
+
+    def render() -> str:
+        return body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body)
+
+    return Response(await asyncio.to_thread(render), media_type="application/json")
 
 
 @api.post("/chat/completions", response_model=ChatCompletionResponse)
@@ -136,20 +156,65 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request, 
 
 @api.post("/completions", response_model=CompletionResponse)
 async def create_completion(body: CompletionRequest, request: Request, service: Service) -> Any:
-    """Legacy completions; `best_of` means best-of-n by mean token log-likelihood."""
-    return await answer(request, service, body, await service.prepare_completion(body), COMPLETIONS)
+    """Legacy completions: each prompt sharpened on its own; echo; `best_of` is best-of-n by mean."""
+    batch = await service.prepare_completion(body)
+    request.state.strategy = batch.jobs[0].sharpening.strategy
+    service.check_ready(*batch.jobs)
+    request_id = f"cmpl-{uuid.uuid4().hex}"
+    model = service.engine.model_name
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = CompletionChunks(request_id, model, batch.jobs[0], include_usage)
+        return StreamingResponse(completion_stream(service, batch, request_id, chunks), media_type=SSE)
+    results = await until_disconnected(request, service.run_all(batch.jobs, request_id))
+    return await json_response(completion_response(batch, results, request_id, model))
+
+
+@api.post("/responses")
+async def create_response(body: ResponsesRequest, request: Request, service: Service) -> Any:
+    """The Responses API (text in, text out), sharpened like chat completions."""
+    job = await prepare_response(service, body)
+    request.state.strategy = job.sharpening.strategy
+    service.check_ready(job)
+    form = ResponseFormat(f"resp_{uuid.uuid4().hex}", service.engine.model_name, body)
+    if body.stream:
+        events = event_stream(service, job, form.response_id, ResponseEvents(job, form))
+        return StreamingResponse(events, media_type=SSE)
+    result = await until_disconnected(request, service.run(job, form.response_id))
+    return await json_response(response_body(result, form))
 
 
 @api.get("/models", response_model=ModelList)
 async def list_models(service: Service) -> ModelList:
     """The served model, then each LoRA adapter served on it."""
+    names = [service.engine.model_name, *service.adapters]
+    return ModelList(data=[model_card(service, name) for name in names])
+
+
+@api.get("/models/{model_id:path}", response_model=ModelCard)
+async def retrieve_model(model_id: str, service: Service) -> ModelCard:
+    """A served model or adapter by its id; any other id is a 404."""
+    service.check_model(model_id)
+    return model_card(service, model_id if model_id in service.adapters else service.engine.model_name)
+
+
+def model_card(service: SharpeningService, name: str) -> ModelCard:
+    """The card of the served model or of one of its adapters."""
     engine = service.engine
-    base = ModelCard(id=engine.model_name, max_model_len=engine.max_model_len)
-    adapters = [
-        ModelCard(id=name, max_model_len=engine.max_model_len, parent=engine.model_name)
-        for name in service.adapters
-    ]
-    return ModelList(data=[base, *adapters])
+    parent = engine.model_name if name in service.adapters else None
+    return ModelCard(id=name, max_model_len=engine.max_model_len, parent=parent)
+
+
+@tokens.post("/tokenize", response_model=TokenizeResponse)
+async def tokenize_text(body: TokenizeRequest, service: Service) -> TokenizeResponse:
+    """Token ids of a prompt or a chat conversation (vLLM's /tokenize)."""
+    return await tokenize(service, body)
+
+
+@tokens.post("/detokenize", response_model=DetokenizeResponse)
+async def detokenize_ids(body: DetokenizeRequest, service: Service) -> DetokenizeResponse:
+    """The text of some token ids (vLLM's /detokenize)."""
+    return await detokenize(service, body)
 
 
 @ops.get("/health", responses={503: ERROR_RESPONSES[503]})

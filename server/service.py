@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from server.admission import Admission
@@ -27,6 +28,7 @@ from server.sharpening import (
     CandidateStatus,
     SharpeningConfig,
     Spend,
+    TokenLogprob,
     build_strategy,
     candidate_score,
     rank,
@@ -44,6 +46,35 @@ class GenerationJob:
     choices: int = 1
     logprobs: bool = False
     prompt_source: str | list[Any] | None = None  # the prompt as the client sent it, for traces
+    score_prompt: int | None = None  # echo + logprobs: score the prompt, with this many alternatives
+
+    @property
+    def engine_requests(self) -> int:
+        """Engine requests the job runs: its candidates (none for max_tokens 0), one to score the prompt."""
+        drawn = self.sharpening.candidate_count if self.sampling.max_tokens > 0 else 0
+        return drawn + (self.score_prompt is not None)
+
+
+@dataclass(frozen=True)
+class LegacyPrompt:
+    """One prompt of a legacy completion request, and what echo shows of it."""
+
+    job: GenerationJob
+    text: str = ""  # the prompt as text, when echoed
+    first_token: str = ""  # its first token as text (echo + logprobs list it with a null log-probability)
+
+
+@dataclass(frozen=True)
+class CompletionBatch:
+    """A legacy completion request: its prompts, run side by side, choices indexed prompt by prompt."""
+
+    prompts: list[LegacyPrompt]
+    echo: bool = False
+
+    @property
+    def jobs(self) -> list[GenerationJob]:
+        """One job per prompt, in order."""
+        return [p.job for p in self.prompts]
 
 
 @dataclass
@@ -55,11 +86,12 @@ class SharpenedResult:
     choices: list[Candidate]
     scores: dict[int, float] = field(default_factory=dict)
     spend: Spend = field(default_factory=Spend)
+    prompt_tokens: list[TokenLogprob | None] | None = None  # the prompt's scores, when asked
 
     @property
-    def selected(self) -> Candidate:
-        """The candidate returned as the first choice."""
-        return self.choices[0]
+    def selected(self) -> Candidate | None:
+        """The candidate returned as the first choice (None when nothing was generated)."""
+        return self.choices[0] if self.choices else None
 
     @property
     def generated_tokens(self) -> int:
@@ -142,34 +174,41 @@ class SharpeningService:
         return self._job(request, "messages", prompt, max_tokens, config, request.logprobs, top,
                          adapter=adapter, source=messages)
 
-    async def prepare_completion(self, request: CompletionRequest) -> GenerationJob:
-        """Tokenize a legacy completion request and check it against the server's limits."""
+    async def prepare_completion(self, request: CompletionRequest) -> CompletionBatch:
+        """Tokenize a legacy completion request, one job per prompt, and check the server's limits."""
         adapter = self.check_model(request.model)
-        if request.echo:
-            raise InvalidRequest("echo is not supported; leave it false", param="echo")
-        prompt = await self._prompt_tokens(request.prompt)
+        if request.max_tokens == 0 and not request.echo:
+            raise InvalidRequest(
+                "max_tokens 0 generates nothing; it needs echo to score the prompt", param="max_tokens"
+            )
         config = self.resolve_sharpening(request.sharpening, legacy_best_of=request.best_of)
         wants_logprobs = request.logprobs is not None
         top = request.logprobs or 0
-        return self._job(request, "prompt", prompt, request.max_tokens, config, wants_logprobs, top,
-                         adapter=adapter, source=request.prompt)
-
-    async def _prompt_tokens(self, prompt: str | list[int] | list[str] | list[list[int]]) -> list[int]:
-        if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
-            prompt = prompt[0]
-        if isinstance(prompt, str):
-            if not prompt:
-                raise InvalidRequest("prompt is empty", param="prompt")
-            try:
-                return await self.engine.encode(prompt)
-            except EngineError as exc:
-                raise EngineUnavailable(f"the engine failed: {exc}") from exc
-        if prompt and all(isinstance(t, int) for t in prompt):
-            return [int(t) for t in prompt]  # type: ignore[arg-type]
-        raise InvalidRequest(
-            "prompt must be one string or one list of token ids; send one prompt per request",
-            param="prompt",
-        )
+        scoring = top if request.echo and wants_logprobs else None
+        prompts = []
+        for field_name, given in prompt_list(request.prompt):
+            if not given:
+                raise InvalidRequest("the prompt is empty", param=field_name)
+            with engine_errors():
+                ids = await self.engine.encode(given) if isinstance(given, str) else given
+            job = self._job(
+                request, field_name, ids, request.max_tokens, config, wants_logprobs, top,
+                adapter=adapter, source=given,
+            )
+            job = replace(job, score_prompt=scoring)
+            if not request.echo:
+                prompts.append(LegacyPrompt(job))
+                continue
+            text = given if isinstance(given, str) else await self.engine.decode(ids)
+            prompts.append(LegacyPrompt(job, text, await self.engine.decode(ids[:1])))
+        cost = sum(p.job.engine_requests for p in prompts)
+        if cost > self.settings.max_candidates:
+            raise InvalidRequest(
+                f"{len(prompts)} prompts need {cost} engine requests together, more than this server "
+                f"allows per request ({self.settings.max_candidates}); send fewer prompts or candidates",
+                param="prompt",
+            )
+        return CompletionBatch(prompts, echo=request.echo)
 
     def _job(
         self,
@@ -225,11 +264,11 @@ class SharpeningService:
 
     # -- running jobs ---------------------------------------------------------------------
 
-    def check_ready(self, job: GenerationJob) -> None:
-        """503 if the engine is down, 429 if the job would not be admitted now."""
+    def check_ready(self, *jobs: GenerationJob) -> None:
+        """503 if the engine is down, 429 if the jobs (one request) would not be admitted now."""
         if not self.engine.is_healthy():
             raise EngineUnavailable("the engine is not serving; retry once /health is 200")
-        self.admission.check(job.sharpening.candidate_count)
+        self.admission.check(sum(job.engine_requests for job in jobs))
 
     async def run(
         self, job: GenerationJob, request_id: str, on_update: UpdateListener | None = None
@@ -238,10 +277,49 @@ class SharpeningService:
 
         `on_update` hears every candidate's new text and status changes (race.RaceEvent).
         """
-        self.check_ready(job)
-        with self.admission.hold(job.sharpening.candidate_count):
+        return (await self.run_all([job], request_id, [on_update]))[0]
+
+    async def run_all(
+        self,
+        jobs: Sequence[GenerationJob],
+        request_id: str,
+        listeners: Sequence[UpdateListener | None] | None = None,
+    ) -> list[SharpenedResult]:
+        """Run the jobs of one request (a legacy request's prompts) side by side, admitted together.
+
+        Job i reports its generated text to `listeners[i]`; when one job fails the others stop.
+        """
+        self.check_ready(*jobs)
+        listeners = listeners or [None] * len(jobs)
+        with self.admission.hold(sum(job.engine_requests for job in jobs)):
+            if len(jobs) == 1:
+                return [await self._run_job(jobs[0], request_id, listeners[0])]
+            tasks = [
+                asyncio.ensure_future(self._run_job(job, f"{request_id}-p{i}", listeners[i]))
+                for i, job in enumerate(jobs)
+            ]
+            try:
+                return list(await asyncio.gather(*tasks))
+            finally:
+                for task in tasks:  # a no-op for finished tasks; stops siblings after a failure
+                    task.cancel()
+
+    async def _run_job(
+        self, job: GenerationJob, request_id: str, on_update: UpdateListener | None
+    ) -> SharpenedResult:
+        """Score the prompt when asked, then draw the candidates (none for max_tokens 0)."""
+        prompt_tokens = None
+        if job.score_prompt is not None:
+            with engine_errors():
+                prompt_tokens = await self.engine.score_prompt(
+                    job.prompt_token_ids, job.score_prompt, f"{request_id}-prompt"
+                )
+        if job.sampling.max_tokens == 0:
+            result = SharpenedResult(job, [], [])
+        else:
             result = await self._run(job, request_id, on_update)
-        if self.traces is not None and job.sharpening.strategy != "none":
+        result.prompt_tokens = prompt_tokens
+        if self.traces is not None and result.selected is not None and job.sharpening.strategy != "none":
             model = job.sampling.adapter or self.engine.model_name
             self.traces.record(trace_record(job, result, model, request_id))
         return result
@@ -256,12 +334,8 @@ class SharpeningService:
         race = CandidateRace(
             self.engine, job.prompt_token_ids, job.sampling, request_id, self.metrics, on_update
         )
-        try:
+        with engine_errors():
             candidates = await race.run(strategy)
-        except EngineInputError as exc:
-            raise InvalidRequest(f"the engine rejected the request: {exc}") from exc
-        except EngineError as exc:
-            raise EngineUnavailable(f"the engine failed: {exc}") from exc
         selected = await asyncio.to_thread(strategy.select, candidates)  # majority runs regexes
         if selected is None:
             raise EngineUnavailable("no candidate completed (the engine aborted them all)")
@@ -287,6 +361,29 @@ def check_proposal_fields(request: SamplingFields, strategy: str) -> None:
                 f"(its proposal); leave {name} unset",
                 param=name,
             )
+
+
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """The engine rejecting input is the client's 400; the engine failing is a 503."""
+    try:
+        yield
+    except EngineInputError as exc:
+        raise InvalidRequest(f"the engine rejected the request: {exc}") from exc
+    except EngineError as exc:
+        raise EngineUnavailable(f"the engine failed: {exc}") from exc
+
+
+def prompt_list(prompt: str | list[int] | list[str] | list[list[int]]) -> list[tuple[str, str | list[int]]]:
+    """The prompts of a legacy `prompt` field, each with the parameter name its errors carry."""
+    if isinstance(prompt, str):
+        return [("prompt", prompt)]
+    if not prompt:
+        raise InvalidRequest("prompt is an empty list; send at least one prompt", param="prompt")
+    if all(isinstance(t, int) for t in prompt):
+        return [("prompt", [int(t) for t in prompt])]  # type: ignore[arg-type]
+    return [(f"prompt.{i}", p) for i, p in enumerate(prompt)]  # type: ignore[misc]
+
 
 
 def top_choices(selected: Candidate, ranked: Sequence[Candidate], count: int) -> list[Candidate]:

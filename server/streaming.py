@@ -11,14 +11,23 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from server.candidate_events import CANDIDATE_EVENT, CandidateBatcher
 from server.errors import APIError
+from server.protocol import SharpeningSummary, Usage
 from server.race import RaceEvent
-from server.responses import chat_logprobs, completion_logprobs, summary, usage
-from server.service import GenerationJob, SharpenedResult, SharpeningService
+from server.responses import (
+    batch_summary,
+    chat_logprobs,
+    completion_logprobs,
+    legacy_choices,
+    summary,
+    usage,
+)
+from server.service import CompletionBatch, GenerationJob, SharpenedResult, SharpeningService
 from server.sharpening import TokenLogprob
 
 logger = logging.getLogger(__name__)
@@ -37,6 +46,7 @@ class ChunkFormat:
     """The chunk shapes of one endpoint; subclasses fill in the per-choice parts."""
 
     object_name = ""
+    terminator: str | None = "[DONE]"  # the last event of every stream
 
     def __init__(self, request_id: str, model: str, job: GenerationJob, include_usage: bool) -> None:
         self.base = {
@@ -52,9 +62,13 @@ class ChunkFormat:
         """One chunk object."""
         return self.base | {"choices": choices} | extra
 
-    def opening(self, index: int) -> dict[str, Any] | None:
-        """The chunk that opens a choice, if the format has one."""
-        return None
+    def opening(self, index: int) -> Iterator[dict[str, Any]]:
+        """The chunks that open a choice, if the format has any."""
+        return iter(())
+
+    def error(self, exc: APIError) -> dict[str, Any]:
+        """The event that reports an error mid-stream."""
+        return exc.body().model_dump()
 
     def delta(self, index: int, text: str, tokens: Sequence[TokenLogprob], offset: int) -> dict[str, Any]:
         """A piece of a choice's text."""
@@ -66,20 +80,25 @@ class ChunkFormat:
 
     def closing(self, result: SharpenedResult) -> Iterator[dict[str, Any]]:
         """Finish reasons, then the summary (and usage when asked) on the last chunk."""
-        last = self.chunk([self.ending(i, c.finish_reason) for i, c in enumerate(result.choices)])
-        tail = summary(result).model_dump(exclude_none=True)
+        endings = [(i, c.finish_reason) for i, c in enumerate(result.choices)]
+        return self.close(endings, summary(result), usage(result))
+
+    def close(
+        self, endings: list[tuple[int, str | None]], tail: SharpeningSummary, used: Usage
+    ) -> Iterator[dict[str, Any]]:
+        """Each choice's finish reason, then the summary (and usage when asked) on the last chunk."""
+        last = self.chunk([self.ending(i, reason) for i, reason in endings])
+        extension = tail.model_dump(exclude_none=True)
         if self.include_usage:
             yield last
-            yield self.chunk([], usage=usage(result).model_dump(), sharpening=tail)
+            yield self.chunk([], usage=used.model_dump(), sharpening=extension)
         else:
-            yield last | {"sharpening": tail}
+            yield last | {"sharpening": extension}
 
     def whole(self, result: SharpenedResult) -> Iterator[dict[str, Any]]:
         """Every chosen completion in one piece each, then the closing chunks."""
         for i, candidate in enumerate(result.choices):
-            opening = self.opening(i)
-            if opening is not None:
-                yield opening
+            yield from self.opening(i)
             yield self.delta(i, candidate.text, candidate.tokens, 0)
         yield from self.closing(result)
 
@@ -89,9 +108,9 @@ class ChatChunks(ChunkFormat):
 
     object_name = "chat.completion.chunk"
 
-    def opening(self, index: int) -> dict[str, Any]:
+    def opening(self, index: int) -> Iterator[dict[str, Any]]:
         """The role announcement."""
-        return self.chunk(
+        yield self.chunk(
             [{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
         )
 
@@ -112,7 +131,9 @@ class CompletionChunks(ChunkFormat):
 
     object_name = "text_completion"
 
-    def delta(self, index: int, text: str, tokens: Sequence[TokenLogprob], offset: int) -> dict[str, Any]:
+    def delta(
+        self, index: int, text: str, tokens: Sequence[TokenLogprob | str], offset: int
+    ) -> dict[str, Any]:
         """A text piece, with logprobs when asked."""
         choice: dict[str, Any] = {"index": index, "text": text, "finish_reason": None}
         if self.job.logprobs:
@@ -124,7 +145,36 @@ class CompletionChunks(ChunkFormat):
         return {"index": index, "text": "", "finish_reason": finish_reason}
 
 
-async def event_stream(
+def completion_stream(
+    service: SharpeningService, batch: CompletionBatch, request_id: str, chunks: CompletionChunks
+) -> AsyncIterator[str]:
+    """A legacy completion stream: live for one plain prompt under strategy `none`, else each
+    choice whole (echo and all) once every prompt's choices are chosen; always ends with [DONE].
+    """
+    if len(batch.prompts) == 1 and not batch.echo:
+        return event_stream(service, batch.jobs[0], request_id, chunks)
+
+    async def events() -> AsyncGenerator[dict[str, Any] | str]:
+        task = asyncio.ensure_future(service.run_all(batch.jobs, request_id))
+        try:
+            results = await task
+        finally:
+            task.cancel()  # the client went away: abort every prompt's candidates
+        yield await asyncio.to_thread(whole_batch, batch, results, chunks)  # can be large
+
+    return guarded(events(), chunks, request_id)
+
+
+def whole_batch(batch: CompletionBatch, results: list[SharpenedResult], chunks: CompletionChunks) -> str:
+    """Every prompt's choices as events, each in one piece, then the closing chunks."""
+    choices = legacy_choices(batch, results)
+    events = [chunks.delta(c.index, c.text, c.tokens, 0) for c in choices]
+    endings = [(c.index, c.finish_reason) for c in choices]
+    events += chunks.close(endings, batch_summary(results), usage(*results))
+    return "".join(sse(event) for event in events)
+
+
+def event_stream(
     service: SharpeningService, job: GenerationJob, request_id: str, chunks: ChunkFormat
 ) -> AsyncIterator[str]:
     """Run the job and stream it; an error becomes an error event; always ends with [DONE].
@@ -133,46 +183,63 @@ async def event_stream(
     interleaved with the chunks, at most one per EVENT_INTERVAL_S.
     """
     live = job.sharpening.strategy == "none"
-    pieces: asyncio.Queue[Piece | None] = asyncio.Queue()
-    batcher = None
-    if job.sharpening.stream_candidates:
-        batcher = CandidateBatcher(job.sharpening.length_penalty, lambda: pieces.put_nowait(FLUSH))
 
-    def on_update(event: RaceEvent) -> None:
-        if batcher is not None:
-            batcher.hear(event)
-        if live and (event.text or event.tokens):
-            offset = len(event.candidate.text) - len(event.text)
-            pieces.put_nowait((event.text, event.tokens, offset))
+    async def events() -> AsyncGenerator[dict[str, Any] | str]:
+        pieces: asyncio.Queue[Piece | None] = asyncio.Queue()
+        batcher = None
+        if job.sharpening.stream_candidates:
+            batcher = CandidateBatcher(job.sharpening.length_penalty, lambda: pieces.put_nowait(FLUSH))
 
-    def candidate_event(fields: dict[str, Any] | None) -> str:
-        return "" if fields is None else sse(chunks.chunk([], **fields), CANDIDATE_EVENT)
+        def on_update(event: RaceEvent) -> None:
+            if batcher is not None:
+                batcher.hear(event)
+            if live and (event.text or event.tokens):
+                offset = len(event.candidate.text) - len(event.text)
+                pieces.put_nowait((event.text, event.tokens, offset))
 
-    listens = live or batcher is not None
-    task = asyncio.ensure_future(service.run(job, request_id, on_update if listens else None))
-    task.add_done_callback(lambda _: pieces.put_nowait(None))
-    try:
-        opening = chunks.opening(0) if live else None
-        if opening is not None:
-            yield sse(opening)
-        while (piece := await pieces.get()) is not None:
-            if piece is not FLUSH:
-                yield sse(chunks.delta(0, *piece))
-            elif batcher is not None and (wait := batcher.wait_seconds()) > 0:  # too soon: hold the batch
-                asyncio.get_running_loop().call_later(wait, pieces.put_nowait, FLUSH)
-            elif batcher is not None:
-                yield candidate_event(batcher.take())
-        result = await task
+        def candidate_event(fields: dict[str, Any] | None) -> str:
+            return "" if fields is None else sse(chunks.chunk([], **fields), CANDIDATE_EVENT)
+
+        listens = live or batcher is not None
+        task = asyncio.ensure_future(service.run(job, request_id, on_update if listens else None))
+        task.add_done_callback(lambda _: pieces.put_nowait(None))
+        try:
+            if live:
+                for opening in chunks.opening(0):
+                    yield opening
+            while (piece := await pieces.get()) is not None:
+                if piece is not FLUSH:
+                    yield chunks.delta(0, *piece)
+                elif batcher is not None and (wait := batcher.wait_seconds()) > 0:  # too soon: hold it
+                    asyncio.get_running_loop().call_later(wait, pieces.put_nowait, FLUSH)
+                elif batcher is not None:
+                    yield candidate_event(batcher.take())
+            result = await task
+        finally:
+            task.cancel()  # the client went away mid-stream: abort its candidates
         if batcher is not None:
             yield candidate_event(batcher.take())
             yield candidate_event(batcher.selection(result.choices, result.scores))
         closing = chunks.closing(result) if live else chunks.whole(result)
         yield await asyncio.to_thread(lambda: "".join(sse(chunk) for chunk in closing))  # can be large
+
+    return guarded(events(), chunks, request_id)
+
+
+async def guarded(
+    events: AsyncGenerator[dict[str, Any] | str], chunks: ChunkFormat, request_id: str
+) -> AsyncIterator[str]:
+    """`events` as server-sent events (a string is events serialized already); an error becomes an
+    error event; the stream ends with the format's terminator.
+    """
+    try:
+        async with aclosing(events):  # closing the stream closes `events`, which aborts its work
+            async for event in events:
+                yield event if isinstance(event, str) else sse(event)
     except APIError as exc:
-        yield sse(exc.body().model_dump())
+        yield sse(chunks.error(exc))
     except Exception:
         logger.exception("stream %s failed", request_id)
-        yield sse(APIError("internal server error; the server log has details").body().model_dump())
-    finally:
-        task.cancel()  # the client went away mid-stream: abort its candidates
-    yield sse("[DONE]")
+        yield sse(chunks.error(APIError("internal server error; the server log has details")))
+    if chunks.terminator is not None:
+        yield sse(chunks.terminator)

@@ -43,6 +43,7 @@ class FakeEngine:
     aborted: set[str] = field(default_factory=set)
     generated: dict[str, int] = field(default_factory=dict)
     cached_prompts: set[tuple[int, ...]] = field(default_factory=set)
+    scored: list[tuple[str, list[int]]] = field(default_factory=list)
 
     async def start(self) -> None:
         self.started = True
@@ -53,11 +54,33 @@ class FakeEngine:
     def is_healthy(self) -> bool:
         return self.healthy
 
-    async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
-        return [1] + [len(m["content"]) % 50 + 100 for m in messages]
+    async def encode_chat(
+        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+    ) -> list[int]:
+        ids = [1] + [len(m["content"]) % 50 + 100 for m in messages]
+        return ids if add_generation_prompt else ids[:-1]  # the last id stands for the generation prompt
 
-    async def encode(self, text: str) -> list[int]:
-        return [1] + [ord(ch) % 50 + 100 for ch in text]
+    async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return [1] * add_special_tokens + [ord(ch) % 50 + 100 for ch in text]
+
+    async def decode(self, token_ids: Sequence[int]) -> str:
+        return "".join(await self.token_strings(token_ids))
+
+    async def token_strings(self, token_ids: Sequence[int]) -> list[str]:
+        return [f"<{t}>" for t in token_ids]
+
+    async def score_prompt(
+        self, prompt_token_ids: list[int], top_logprobs: int, request_id: str
+    ) -> list[TokenLogprob | None]:
+        """Prompt token i (i >= 1) scores -i/10; the alternative 'alt' scores 0.1 less."""
+        self.scored.append((request_id, list(prompt_token_ids)))
+        await asyncio.sleep(self.step_seconds)
+        scores: list[TokenLogprob | None] = [None]
+        for i, token in enumerate(prompt_token_ids[1:], start=1):
+            text, logprob = f"<{token}>", -i / 10
+            top = ((text, logprob), ("alt", logprob - 0.1))[:top_logprobs]
+            scores.append(TokenLogprob(text, logprob, top))
+        return scores
 
     async def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str

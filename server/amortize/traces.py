@@ -176,6 +176,7 @@ def summarize(records: Iterator[dict[str, Any]]) -> TraceSummary:
 def trace_record(job: GenerationJob, result: SharpenedResult, model: str, request_id: str) -> dict[str, Any]:
     """The trace of one answered request: prompt, chosen candidate, strategy and settings."""
     selected = result.selected
+    assert selected is not None, "only requests that chose a candidate are traced"
     return {
         "time": utc_now(),
         "request_id": request_id,

@@ -61,11 +61,25 @@ class Engine(Protocol):
     def is_healthy(self) -> bool:
         """True while the engine can serve requests."""
 
-    async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
-        """Token ids of a chat conversation, ready for the assistant's reply (off the event loop)."""
+    async def encode_chat(
+        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+    ) -> list[int]:
+        """Token ids of a chat conversation, ready for the assistant's reply unless told otherwise
+        (off the event loop)."""
 
-    async def encode(self, text: str) -> list[int]:
+    async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         """Token ids of a plain-text prompt (off the event loop)."""
+
+    async def decode(self, token_ids: Sequence[int]) -> str:
+        """The text of some token ids (off the event loop)."""
+
+    async def token_strings(self, token_ids: Sequence[int]) -> list[str]:
+        """Each token id's own vocabulary string, not decoded text (off the event loop)."""
+
+    async def score_prompt(
+        self, prompt_token_ids: list[int], top_logprobs: int, request_id: str
+    ) -> list[TokenLogprob | None]:
+        """Raw log-probability of every prompt token given the ones before it (None for the first)."""
 
     def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str

@@ -18,9 +18,10 @@ from typing import Any
 
 import httpx
 
-from server.engines.base import CandidateUpdate, EngineError, SamplingSpec, UpstreamStatus
+from server.engines.base import CandidateUpdate, EngineError, EngineInputError, SamplingSpec, UpstreamStatus
 from server.engines.tokenizer import Tokenizer
 from server.engines.upstream import Upstream, UpstreamRefused, UpstreamUnreachable
+from server.sharpening import TokenLogprob
 
 logger = logging.getLogger(__name__)
 
@@ -163,27 +164,50 @@ class UpstreamPool:
         """The state of every configured upstream."""
         return [m.status() for m in self.members]
 
-    async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
+    async def encode_chat(
+        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+    ) -> list[int]:
         """Token ids of a conversation: the local tokenizer's, or the upstream's /tokenize."""
         if self.tokenizer is not None:
-            return await self.tokenizer.encode_chat(messages)
+            return await self.tokenizer.encode_chat(messages, add_generation_prompt)
         member = self._pick(None)
         try:
-            return await member.upstream.encode_chat(messages)
+            return await member.upstream.encode_chat(messages, add_generation_prompt)
         except UpstreamUnreachable as exc:
             self._fail(member, exc)
             raise
 
-    async def encode(self, text: str) -> list[int]:
+    async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         """Token ids of a plain prompt: the local tokenizer's, or the upstream's /tokenize."""
         if self.tokenizer is not None:
-            return await self.tokenizer.encode(text)
+            return await self.tokenizer.encode(text, add_special_tokens)
         member = self._pick(None)
         try:
-            return await member.upstream.encode(text)
+            return await member.upstream.encode(text, add_special_tokens)
         except UpstreamUnreachable as exc:
             self._fail(member, exc)
             raise
+
+    async def decode(self, token_ids: Sequence[int]) -> str:
+        """The text of some token ids (needs the local --tokenizer in upstream mode)."""
+        return await self._local_tokenizer("decoding token ids").decode(token_ids)
+
+    async def token_strings(self, token_ids: Sequence[int]) -> list[str]:
+        """Each token id's vocabulary string (needs the local --tokenizer in upstream mode)."""
+        return await self._local_tokenizer("token strings").token_strings(token_ids)
+
+    async def score_prompt(
+        self, prompt_token_ids: list[int], top_logprobs: int, request_id: str
+    ) -> list[TokenLogprob | None]:
+        """Prompt scoring is not implemented over upstreams yet: a clear 400 instead."""
+        raise EngineInputError(
+            "scoring a prompt (echo with logprobs, or max_tokens 0) is not available in upstream mode"
+        )
+
+    def _local_tokenizer(self, what: str) -> Tokenizer:
+        if self.tokenizer is None:
+            raise EngineInputError(f"{what} needs a local tokenizer in upstream mode: start with --tokenizer")
+        return self.tokenizer
 
     async def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str

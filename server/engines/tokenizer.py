@@ -24,17 +24,29 @@ class Tokenizer:
             raise RuntimeError("--tokenizer needs transformers: pip install transformers") from exc
         return cls(await asyncio.to_thread(AutoTokenizer.from_pretrained, path))
 
-    async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
-        """Apply the model's chat template and tokenize."""
+    async def encode_chat(
+        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+    ) -> list[int]:
+        """Apply the model's chat template (opening the assistant's turn unless told not to) and tokenize."""
         ids = await asyncio.to_thread(
             self._tokenizer.apply_chat_template,
             list(messages),
-            add_generation_prompt=True,
+            add_generation_prompt=add_generation_prompt,
             tokenize=True,
             return_dict=False,
         )
         return list(ids)
 
-    async def encode(self, text: str) -> list[int]:
-        """Tokenize a plain prompt (with the model's special prefix tokens, if any)."""
-        return list(await asyncio.to_thread(self._tokenizer.encode, text))
+    async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        """Tokenize a plain prompt (with the model's special prefix tokens unless told not to)."""
+        ids = await asyncio.to_thread(self._tokenizer.encode, text, add_special_tokens=add_special_tokens)
+        return list(ids)
+
+    async def decode(self, token_ids: Sequence[int]) -> str:
+        """The text of some token ids, special tokens included."""
+        return str(await asyncio.to_thread(self._tokenizer.decode, list(token_ids)))
+
+    async def token_strings(self, token_ids: Sequence[int]) -> list[str]:
+        """Each token id's vocabulary string."""
+        strings = await asyncio.to_thread(self._tokenizer.convert_ids_to_tokens, list(token_ids))
+        return [str(t) for t in strings]

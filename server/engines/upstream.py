@@ -170,14 +170,20 @@ class Upstream:
         except httpx.HTTPError:
             return False
 
-    async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
+    async def encode_chat(
+        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+    ) -> list[int]:
         """The upstream's chat template applied and tokenized (POST /tokenize)."""
-        body = {"model": self.model.name, "messages": list(messages), "add_generation_prompt": True}
+        body = {
+            "model": self.model.name,
+            "messages": list(messages),
+            "add_generation_prompt": add_generation_prompt,
+        }
         return [int(t) for t in (await self._post("/tokenize", body))["tokens"]]
 
-    async def encode(self, text: str) -> list[int]:
-        """A plain prompt tokenized by the upstream, special prefix tokens included."""
-        body = {"model": self.model.name, "prompt": text, "add_special_tokens": True}
+    async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        """A plain prompt tokenized by the upstream, special prefix tokens unless told not to."""
+        body = {"model": self.model.name, "prompt": text, "add_special_tokens": add_special_tokens}
         return [int(t) for t in (await self._post("/tokenize", body))["tokens"]]
 
     async def stream_candidate(

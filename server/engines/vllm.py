@@ -7,7 +7,8 @@ import gc
 import logging
 import multiprocessing
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +48,7 @@ class VllmEngine:
         self.max_model_len = 0
         self._llm: Any = None
         self._tokenizer: Any = None
-        self._streaming: set[asyncio.Task[Any]] = set()  # tasks reading a candidate's stream now
+        self._streaming: set[asyncio.Task[Any]] = set()  # tasks reading an engine request now
         self._failed: set[asyncio.Task[Any]] = set()  # of those, the ones told the engine is gone
         self._loras: dict[str, Any] = {}
 
@@ -108,19 +109,52 @@ class VllmEngine:
         """True while the engine core is alive."""
         return self._llm is not None and not self._llm.errored
 
-    async def encode_chat(self, messages: Sequence[dict[str, Any]]) -> list[int]:
+    async def encode_chat(
+        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+    ) -> list[int]:
         """Apply the model's chat template and tokenize (off the event loop)."""
-        return await self._tokenizer.encode_chat(messages)
+        return await self._tokenizer.encode_chat(messages, add_generation_prompt)
 
-    async def encode(self, text: str) -> list[int]:
-        """Tokenize a plain prompt (with the model's special prefix tokens, if any), off the event loop."""
-        return await self._tokenizer.encode(text)
+    async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        """Tokenize a plain prompt (special prefix tokens unless told not to), off the event loop."""
+        return await self._tokenizer.encode(text, add_special_tokens)
+
+    async def decode(self, token_ids: Sequence[int]) -> str:
+        """Detokenize, special tokens included (as vLLM's /detokenize does), off the event loop."""
+        return await self._tokenizer.decode(token_ids)
+
+    async def token_strings(self, token_ids: Sequence[int]) -> list[str]:
+        """The vocabulary strings of some token ids, off the event loop."""
+        return await self._tokenizer.token_strings(token_ids)
+    async def score_prompt(
+        self, prompt_token_ids: list[int], top_logprobs: int, request_id: str
+    ) -> list[TokenLogprob | None]:
+        """vLLM's prompt_logprobs on a one-token request: raw, since prompt tokens skip sampling."""
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind, SamplingParams
+
+        params = SamplingParams(
+            max_tokens=1,
+            temperature=0.0,
+            prompt_logprobs=top_logprobs,
+            output_kind=RequestOutputKind.FINAL_ONLY,
+        )
+        prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        steps: list[Any] = []
+        with self._engine_request():
+            async for output in self._llm.generate(prompt, params, request_id):
+                steps = list(output.prompt_logprobs or [])
+        if len(steps) != len(prompt_token_ids):
+            raise EngineError(f"the engine scored {len(steps)} of {len(prompt_token_ids)} prompt tokens")
+        return [
+            None if step is None else token_logprob(step, token, top_logprobs)
+            for token, step in zip(prompt_token_ids, steps, strict=True)
+        ]
 
     async def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
     ) -> AsyncIterator[CandidateUpdate]:
         """Generate one candidate; log-probabilities are raw (vLLM's `raw_logprobs` mode)."""
-        from vllm.exceptions import VLLMClientError, VLLMServerError
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind, SamplingParams
 
@@ -140,13 +174,8 @@ class VllmEngine:
         lora = self._loras.get(sampling.adapter) if sampling.adapter else None
         if sampling.adapter and lora is None:
             raise EngineInputError(f"no LoRA adapter named {sampling.adapter!r} is loaded")
-        if self._llm is None:
-            raise EngineError("the engine is not running")
-        task = asyncio.current_task()
-        assert task is not None
-        self._streaming.add(task)
         first = True
-        try:
+        with self._engine_request():
             async for output in self._llm.generate(prompt, params, request_id, lora_request=lora):
                 completion = output.outputs[0]
                 steps = zip(completion.token_ids, completion.logprobs or [], strict=True)
@@ -161,6 +190,23 @@ class VllmEngine:
                     cached_prompt_tokens=(output.num_cached_tokens or 0) if first else 0,
                 )
                 first = False
+
+    @contextmanager
+    def _engine_request(self) -> Iterator[None]:
+        """Around one engine request read by the current task: vLLM's client errors become
+        EngineInputError, its server errors EngineError, and a request still waiting when the
+        engine shuts down fails with EngineError (vLLM can leave a request that was being added
+        when the core died waiting for ever).
+        """
+        from vllm.exceptions import VLLMClientError, VLLMServerError
+
+        if self._llm is None:
+            raise EngineError("the engine is not running")
+        task = asyncio.current_task()
+        assert task is not None
+        self._streaming.add(task)
+        try:
+            yield
         except VLLMClientError as exc:
             raise EngineInputError(str(exc)) from exc
         except VLLMServerError as exc:
@@ -169,7 +215,7 @@ class VllmEngine:
             if task not in self._failed:
                 raise  # the request was cancelled (its client went away)
             task.uncancel()
-            raise EngineError("the engine stopped while this candidate was running") from None
+            raise EngineError("the engine stopped while this request was running") from None
         finally:
             self._streaming.discard(task)
             self._failed.discard(task)

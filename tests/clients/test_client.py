@@ -174,7 +174,7 @@ def test_sync_client_over_real_http(serve: ServerFactory) -> None:
         assert client.health() is True
         assert client.models()[0].id == "fake-model"
         with pytest.raises(BadRequestError):
-            client.complete("Once", echo=True)
+            client.complete("Once", max_tokens=0)  # 0 needs echo
     assert plain.text == streamed.text == "t0 t1 "
     assert plain.sharpening is not None and plain.sharpening.selected is not None
     assert streamed.time_to_first_token is not None and text.text == "t0 "
