@@ -130,7 +130,7 @@ async def answer(
         )
     service.check_ready(job)
     request_id = f"{endpoint.id_prefix}-{uuid.uuid4().hex}"
-    model = job.sampling.adapter or service.engine.model_name
+    model = service.served_name(job)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = endpoint.chunks(request_id, model, job, include_usage)
@@ -161,7 +161,7 @@ async def create_completion(body: CompletionRequest, request: Request, service: 
     request.state.strategy = batch.jobs[0].sharpening.strategy
     service.check_ready(*batch.jobs)
     request_id = f"cmpl-{uuid.uuid4().hex}"
-    model = service.engine.model_name
+    model = service.served_name(batch.jobs[0])
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = CompletionChunks(request_id, model, batch.jobs[0], include_usage)
@@ -176,7 +176,7 @@ async def create_response(body: ResponsesRequest, request: Request, service: Ser
     job = await prepare_response(service, body)
     request.state.strategy = job.sharpening.strategy
     service.check_ready(job)
-    form = ResponseFormat(f"resp_{uuid.uuid4().hex}", service.engine.model_name, body)
+    form = ResponseFormat(f"resp_{uuid.uuid4().hex}", service.served_name(job), body)
     if body.stream:
         events = event_stream(service, job, form.response_id, ResponseEvents(job, form))
         return StreamingResponse(events, media_type=SSE)

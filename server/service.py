@@ -136,6 +136,10 @@ class SharpeningService:
             )
         return None
 
+    def served_name(self, job: GenerationJob) -> str:
+        """The model id a response names: the job's adapter, else the base model."""
+        return job.sampling.adapter or self.engine.model_name
+
     def resolve_sharpening(
         self, params: SharpeningParams | None, legacy_best_of: int | None = None
     ) -> SharpeningConfig:
@@ -320,8 +324,7 @@ class SharpeningService:
             result = await self._run(job, request_id, on_update)
         result.prompt_tokens = prompt_tokens
         if self.traces is not None and result.selected is not None and job.sharpening.strategy != "none":
-            model = job.sampling.adapter or self.engine.model_name
-            self.traces.record(trace_record(job, result, model, request_id))
+            self.traces.record(trace_record(job, result, self.served_name(job), request_id))
         return result
 
     async def _run(

@@ -112,6 +112,14 @@ async def test_adapters_are_listed_and_selected_by_model_name(make_client) -> No
         reply = await client.post("/v1/completions", json={"prompt": "hi", "max_tokens": 4})
         assert reply.json()["model"] == "fake-model"
         assert {spec.adapter for _, spec in engine.requests} == {None}
+        for path, request in (
+            ("/v1/completions", {"prompt": "hi", "max_tokens": 4}),
+            ("/v1/responses", {"input": "hi", "max_output_tokens": 4}),
+        ):
+            engine.requests.clear()
+            reply = await client.post(path, json=request | {"model": "sharp"})
+            assert reply.json()["model"] == "sharp", path
+            assert {spec.adapter for _, spec in engine.requests} == {"sharp"}
         missing = await client.post("/v1/chat/completions", json=body | {"model": "blunt"})
         assert missing.status_code == 404
         assert "'sharp'" in missing.json()["error"]["message"]
