@@ -44,6 +44,8 @@ def build_engine(settings: Settings) -> VllmEngine:
             tensor_parallel_size=settings.tensor_parallel_size,
             pipeline_parallel_size=settings.pipeline_parallel_size,
             distributed_executor_backend=settings.distributed_executor_backend,
+            tool_call_parser=settings.tool_call_parser,
+            chat_template=settings.chat_template.read_text() if settings.chat_template else None,
             extra=settings.engine_args,
         )
     )

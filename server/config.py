@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, FilePath, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from server.sharpening.config import StrategyName
@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     engine_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra vLLM AsyncEngineArgs as a JSON object, e.g. '{\"max_num_seqs\": 64}'.",
+    )
+    tool_call_parser: str | None = Field(
+        None,
+        description="vLLM tool-call parser for the model's format (e.g. 'hermes'): enables "
+        "tool_choice 'auto'. 'required' and a named function work without one.",
+    )
+    chat_template: FilePath | None = Field(
+        None, description="Jinja chat template file replacing the model's own (e.g. one that renders tools)."
     )
     seed: int = Field(0, description="Engine seed, used by candidates that have no seed of their own.")
     default_strategy: StrategyName = Field("best_of_n", description="Strategy for requests that name none.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,7 @@ from server.config import Settings
 from server.engines import Engine, EngineError, EngineInputError, SamplingSpec
 from server.errors import EngineUnavailable, InvalidRequest, ModelNotFound
 from server.metrics import Metrics
+from server.openai_fields import CHAT_FIELDS, COMPLETION_FIELDS, refuse_unsupported
 from server.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -29,6 +31,8 @@ from server.sharpening import (
     candidate_score,
     rank,
 )
+from server.structured import RequestedConstraint, requested_constraint
+from server.tools import Reply, ToolPlan, tool_plan, tool_reply
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class GenerationJob:
     sharpening: SharpeningConfig
     choices: int = 1
     logprobs: bool = False
+    tools: ToolPlan | None = None
 
 
 @dataclass
@@ -50,6 +55,7 @@ class SharpenedResult:
     candidates: list[Candidate]
     choices: list[Candidate]
     scores: dict[int, float] = field(default_factory=dict)
+    replies: list[Reply] | None = None  # per choice, when the request uses tools
 
     @property
     def selected(self) -> Candidate:
@@ -109,8 +115,11 @@ class SharpeningService:
     async def prepare_chat(self, request: ChatCompletionRequest) -> GenerationJob:
         """Tokenize a chat request and check it against the server's limits."""
         self.check_model(request.model)
+        refuse_unsupported(request.model_extra, CHAT_FIELDS)
+        tools = tool_plan(request, has_parser=self.settings.tool_call_parser is not None)
+        rendered_tools = [t.model_dump(exclude_none=True) for t in request.tools or ()]
         try:
-            prompt = await self.engine.encode_chat(chat_messages(request))
+            prompt = await self.engine.encode_chat(chat_messages(request), rendered_tools or None)
         except Exception as exc:  # the model's chat template raises on conversations it refuses
             raise InvalidRequest(
                 f"the model's chat template rejected the messages: {exc}", param="messages"
@@ -118,18 +127,19 @@ class SharpeningService:
         max_tokens = request.max_completion_tokens or request.max_tokens
         config = self.resolve_sharpening(request.sharpening)
         top = request.top_logprobs or 0
-        return self._job(request, "messages", prompt, max_tokens, config, request.logprobs, top)
+        return await self._job(request, "messages", prompt, max_tokens, config, request.logprobs, top, tools)
 
     async def prepare_completion(self, request: CompletionRequest) -> GenerationJob:
         """Tokenize a legacy completion request and check it against the server's limits."""
         self.check_model(request.model)
+        refuse_unsupported(request.model_extra, COMPLETION_FIELDS)
         if request.echo:
             raise InvalidRequest("echo is not supported; leave it false", param="echo")
         prompt = await self._prompt_tokens(request.prompt)
         config = self.resolve_sharpening(request.sharpening, legacy_best_of=request.best_of)
         wants_logprobs = request.logprobs is not None
         top = request.logprobs or 0
-        return self._job(request, "prompt", prompt, request.max_tokens, config, wants_logprobs, top)
+        return await self._job(request, "prompt", prompt, request.max_tokens, config, wants_logprobs, top)
 
     async def _prompt_tokens(self, prompt: str | list[int] | list[str] | list[list[int]]) -> list[int]:
         if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
@@ -145,7 +155,7 @@ class SharpeningService:
             param="prompt",
         )
 
-    def _job(
+    async def _job(
         self,
         request: SamplingFields,
         prompt_field: str,
@@ -154,6 +164,7 @@ class SharpeningService:
         config: SharpeningConfig,
         logprobs: bool = False,
         top_logprobs: int = 0,
+        tools: ToolPlan | None = None,
     ) -> GenerationJob:
         room = self.engine.max_model_len - len(prompt)
         if room < 1:
@@ -172,6 +183,7 @@ class SharpeningService:
                 param="max_tokens",
                 code="context_length_exceeded",
             )
+        constrained = output_constraint(request, tools)
         if request.n > config.candidate_count:
             raise InvalidRequest(
                 f"n={request.n} choices need at least that many candidates, but strategy "
@@ -188,8 +200,25 @@ class SharpeningService:
             presence_penalty=request.presence_penalty,
             frequency_penalty=request.frequency_penalty,
             top_logprobs=top_logprobs,
+            constraint=constrained.constraint if constrained else None,
+            logit_bias=token_biases(request.logit_bias),
+            min_tokens=request.min_tokens,
+            repetition_penalty=request.repetition_penalty,
+            stop_token_ids=tuple(request.stop_token_ids or ()),
+            ignore_eos=request.ignore_eos,
         )
-        return GenerationJob(prompt, sampling, config, choices=request.n, logprobs=logprobs)
+        await self._check_sampling(sampling, constrained)
+        return GenerationJob(prompt, sampling, config, choices=request.n, logprobs=logprobs, tools=tools)
+
+    async def _check_sampling(self, sampling: SamplingSpec, constrained: RequestedConstraint | None) -> None:
+        """400 naming the field when the engine cannot honour the sampling (e.g. a bad schema)."""
+        try:
+            await self.engine.check_sampling(sampling)
+        except EngineInputError as exc:
+            param = constrained.param if constrained and exc.field == "constraint" else exc.field
+            raise InvalidRequest(f"{param or 'the request'} is not accepted: {exc}", param=param) from exc
+        except EngineError as exc:
+            raise EngineUnavailable(f"the engine is not serving: {exc}") from exc
 
     # -- running jobs ---------------------------------------------------------------------
 
@@ -238,7 +267,35 @@ class SharpeningService:
         choices = top_choices(selected, rank(candidates, config.length_penalty), job.choices)
         scores = {c.index: candidate_score(c, config.length_penalty) for c in candidates}
         self.metrics.selected_score.observe(scores[selected.index])
-        return SharpenedResult(job, candidates, choices, scores)
+        replies = None
+        if (plan := job.tools) is not None:
+            parse = self.engine.parse_tool_calls
+            replies = [tool_reply(plan, c.text, c.finish_reason, parse) for c in choices]
+        return SharpenedResult(job, candidates, choices, scores, replies)
+
+
+def output_constraint(request: SamplingFields, tools: ToolPlan | None) -> RequestedConstraint | None:
+    """The one constraint on every candidate: from the tool mode or from the requested format."""
+    requested = requested_constraint(request)
+    if tools is None or (forced := tools.constraint()) is None:
+        return requested
+    if requested is not None:
+        raise InvalidRequest(
+            f"{requested.param} cannot be combined with tool_choice {tools.mode!r}: "
+            "the answer is a tool call",
+            param=requested.param,
+        )
+    return RequestedConstraint(forced, "tools")
+
+
+def token_biases(logit_bias: dict[str, float] | None) -> dict[int, float]:
+    """logit_bias with its token-id keys as ints; 400 for a key that is not a token id."""
+    biases: dict[int, float] = {}
+    for key, bias in (logit_bias or {}).items():
+        if not key.lstrip("-").isdigit() or int(key) < 0:
+            raise InvalidRequest(f"logit_bias keys are token ids; {key!r} is not one", param="logit_bias")
+        biases[int(key)] = bias
+    return biases
 
 
 def candidate_sampling(sampling: SamplingSpec, index: int) -> SamplingSpec:
@@ -255,5 +312,30 @@ def top_choices(selected: Candidate, ranked: Sequence[Candidate], count: int) ->
 
 
 def chat_messages(request: ChatCompletionRequest) -> list[dict[str, Any]]:
-    """The conversation as plain role/content dicts for the chat template."""
-    return [{"role": m.role, "content": m.text()} for m in request.messages]
+    """The conversation as plain dicts for the chat template, tool calls and tool results included.
+
+    Tool-call arguments are handed to the template as objects (templates render them as JSON).
+    """
+    messages = []
+    for m in request.messages:
+        message: dict[str, Any] = {"role": m.role, "content": m.text()}
+        if m.name is not None:
+            message["name"] = m.name
+        if m.tool_call_id is not None:
+            message["tool_call_id"] = m.tool_call_id
+        if m.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": c.type,
+                 "function": {"name": c.function.name, "arguments": call_arguments(c.function.arguments)}}
+                for c in m.tool_calls
+            ]
+        messages.append(message)
+    return messages
+
+
+def call_arguments(arguments: str) -> Any:
+    """A tool call's arguments as an object when they are JSON, else the string as sent."""
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments

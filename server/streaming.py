@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from server.errors import APIError
-from server.responses import chat_logprobs, completion_logprobs, summary, usage
+from server.responses import chat_logprobs, chat_replies, completion_logprobs, summary, usage
 from server.service import GenerationJob, SharpenedResult, SharpeningService
 from server.sharpening import Candidate, TokenLogprob
 
@@ -59,9 +59,13 @@ class ChunkFormat:
         """The choice's last piece, carrying its finish reason."""
         raise NotImplementedError
 
+    def finish_reasons(self, result: SharpenedResult) -> list[str | None]:
+        """Each choice's finish reason."""
+        return [c.finish_reason for c in result.choices]
+
     def closing(self, result: SharpenedResult) -> Iterator[dict[str, Any]]:
         """Finish reasons, then the summary (and usage when asked) on the last chunk."""
-        last = self.chunk([self.ending(i, c.finish_reason) for i, c in enumerate(result.choices)])
+        last = self.chunk([self.ending(i, reason) for i, reason in enumerate(self.finish_reasons(result))])
         tail = summary(result).model_dump(exclude_none=True)
         if self.include_usage:
             yield last
@@ -101,6 +105,25 @@ class ChatChunks(ChunkFormat):
         """An empty delta with the finish reason."""
         return {"index": index, "delta": {}, "finish_reason": finish_reason}
 
+    def finish_reasons(self, result: SharpenedResult) -> list[str | None]:
+        """Each choice's finish reason (tool_calls when its message is a tool call)."""
+        return [reply.finish_reason for reply in chat_replies(result)]
+
+    def whole(self, result: SharpenedResult) -> Iterator[dict[str, Any]]:
+        """Each chosen message in one piece: its text, or its tool calls as one tool_calls delta."""
+        if result.replies is None:
+            yield from super().whole(result)
+            return
+        for i, (candidate, reply) in enumerate(zip(result.choices, result.replies, strict=True)):
+            yield self.opening(i)
+            if reply.tool_calls:
+                calls = [call.model_dump() | {"index": k} for k, call in enumerate(reply.tool_calls)]
+                delta: dict[str, Any] = {"content": reply.content, "tool_calls": calls}
+                yield self.chunk([{"index": i, "delta": delta, "finish_reason": None}])
+            else:
+                yield self.delta(i, candidate.text, candidate.tokens, 0)
+        yield from self.closing(result)
+
 
 class CompletionChunks(ChunkFormat):
     """text_completion chunks (legacy completions)."""
@@ -123,7 +146,7 @@ async def event_stream(
     service: SharpeningService, job: GenerationJob, request_id: str, chunks: ChunkFormat
 ) -> AsyncIterator[str]:
     """Run the job and stream it; an error becomes an error event; always ends with [DONE]."""
-    live = job.sharpening.strategy == "none"
+    live = job.sharpening.strategy == "none" and job.tools is None  # tool calls are parsed at the end
     pieces: asyncio.Queue[tuple[str, list[TokenLogprob], int] | None] = asyncio.Queue()
 
     def on_update(candidate: Candidate, text: str, tokens: list[TokenLogprob]) -> None:

@@ -1,5 +1,21 @@
 """Inference engines behind one small async interface (`Engine`)."""
 
-from server.engines.base import CandidateUpdate, Engine, EngineError, EngineInputError, SamplingSpec
+from server.engines.base import (
+    CandidateUpdate,
+    Engine,
+    EngineError,
+    EngineInputError,
+    OutputConstraint,
+    ParsedToolCalls,
+    SamplingSpec,
+)
 
-__all__ = ["CandidateUpdate", "Engine", "EngineError", "EngineInputError", "SamplingSpec"]
+__all__ = [
+    "CandidateUpdate",
+    "Engine",
+    "EngineError",
+    "EngineInputError",
+    "OutputConstraint",
+    "ParsedToolCalls",
+    "SamplingSpec",
+]
