@@ -69,13 +69,16 @@ CHAT_FIELDS: dict[str, FieldRule] = SHARED_FIELDS | {
     "max_completion_tokens": honoured("Same as max_tokens; wins when both are given."),
     "logprobs": honoured("Raw log-probabilities of the chosen completion's tokens."),
     "top_logprobs": honoured("Up to 20 alternatives per token (raw log-probabilities)."),
-    "response_format": honoured("text, json_object and json_schema (strict or not): every candidate is "
-                                "constrained by the grammar."),
+    "response_format": honoured(
+        "text, json_object and json_schema (strict or not): every candidate is constrained by the grammar."
+    ),
     "tools": honoured("Function tools; rendered by the chat template."),
-    "tool_choice": honoured("none, required and a named function work with any model; auto needs "
-                            "--tool-call-parser."),
-    "parallel_tool_calls": honoured("required and named produce one call; with auto, false keeps the "
-                                    "first call the parser found."),
+    "tool_choice": honoured(
+        "none, required and a named function work with any model; auto needs --tool-call-parser."
+    ),
+    "parallel_tool_calls": honoured(
+        "required and named produce one call; with auto, false keeps the first call the parser found."
+    ),
     "metadata": no_op("Stored-completion tags; nothing is stored."),
     "store": no_op("Nothing is stored."),
     "service_tier": no_op("There is one tier."),
@@ -85,7 +88,7 @@ CHAT_FIELDS: dict[str, FieldRule] = SHARED_FIELDS | {
     "prompt_cache_retention": no_op("The prefix cache is automatic."),
     "safety_identifier": no_op("An end-user id for abuse tracking; whetstone keeps no such records."),
     "audio": refused("audio output is not supported; only text is generated"),
-    "modalities": refused("only text output is supported; send [\"text\"] or leave it out", ["text"]),
+    "modalities": refused('only text output is supported; send ["text"] or leave it out', ["text"]),
     "functions": refused("the deprecated functions API is not supported; use tools", []),
     "function_call": refused(
         "the deprecated functions API is not supported; use tool_choice", "none", "auto"

@@ -66,8 +66,9 @@ def tool_plan(request: ChatCompletionRequest, has_parser: bool) -> ToolPlan | No
     choice = request.tool_choice
     if not request.tools:
         if choice not in (None, "none"):
-            raise InvalidRequest("tool_choice needs tools; send tools or leave tool_choice out",
-                                 param="tool_choice")
+            raise InvalidRequest(
+                "tool_choice needs tools; send tools or leave tool_choice out", param="tool_choice"
+            )
         return None
     tools = [t.model_dump(exclude_none=True) for t in request.tools]
     parallel = request.parallel_tool_calls is not False
