@@ -118,8 +118,14 @@ class ChatChunks(ChunkFormat):
             yield self.opening(i)
             if reply.tool_calls:
                 calls = [call.model_dump() | {"index": k} for k, call in enumerate(reply.tool_calls)]
-                delta: dict[str, Any] = {"content": reply.content, "tool_calls": calls}
-                yield self.chunk([{"index": i, "delta": delta, "finish_reason": None}])
+                choice: dict[str, Any] = {
+                    "index": i,
+                    "delta": {"content": reply.content, "tool_calls": calls},
+                    "finish_reason": None,
+                }
+                if self.job.logprobs:
+                    choice["logprobs"] = chat_logprobs(candidate.tokens)
+                yield self.chunk([choice])
             else:
                 yield self.delta(i, candidate.text, candidate.tokens, 0)
         yield from self.closing(result)
