@@ -31,7 +31,7 @@ from server.sharpening import (
     candidate_score,
     rank,
 )
-from server.structured import RequestedConstraint, requested_constraint
+from server.structured import RequestedConstraint, output_constraint, token_biases
 from server.tools import Reply, ToolPlan, tool_plan, tool_reply
 
 
@@ -272,30 +272,6 @@ class SharpeningService:
             parse = self.engine.parse_tool_calls
             replies = [tool_reply(plan, c.text, c.finish_reason, parse) for c in choices]
         return SharpenedResult(job, candidates, choices, scores, replies)
-
-
-def output_constraint(request: SamplingFields, tools: ToolPlan | None) -> RequestedConstraint | None:
-    """The one constraint on every candidate: from the tool mode or from the requested format."""
-    requested = requested_constraint(request)
-    if tools is None or (forced := tools.constraint()) is None:
-        return requested
-    if requested is not None:
-        raise InvalidRequest(
-            f"{requested.param} cannot be combined with tool_choice {tools.mode!r}: "
-            "the answer is a tool call",
-            param=requested.param,
-        )
-    return RequestedConstraint(forced, "tools")
-
-
-def token_biases(logit_bias: dict[str, float] | None) -> dict[int, float]:
-    """logit_bias with its token-id keys as ints; 400 for a key that is not a token id."""
-    biases: dict[int, float] = {}
-    for key, bias in (logit_bias or {}).items():
-        if not key.lstrip("-").isdigit() or int(key) < 0:
-            raise InvalidRequest(f"logit_bias keys are token ids; {key!r} is not one", param="logit_bias")
-        biases[int(key)] = bias
-    return biases
 
 
 def candidate_sampling(sampling: SamplingSpec, index: int) -> SamplingSpec:

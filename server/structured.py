@@ -1,4 +1,7 @@
-"""Structured outputs: a request's `response_format` or `structured_outputs` as one output constraint."""
+"""A request's output constraint and logit bias, in engine terms.
+
+`response_format`, `structured_outputs` or a forced tool call become one constraint on every candidate.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from dataclasses import dataclass
 from server.engines import OutputConstraint
 from server.errors import InvalidRequest
 from server.protocol import SamplingFields
+from server.tools import ToolPlan
 
 
 @dataclass(frozen=True)
@@ -15,6 +19,30 @@ class RequestedConstraint:
 
     constraint: OutputConstraint
     param: str
+
+
+def output_constraint(request: SamplingFields, tools: ToolPlan | None) -> RequestedConstraint | None:
+    """The one constraint on every candidate: from the tool mode or from the requested format."""
+    requested = requested_constraint(request)
+    if tools is None or (forced := tools.constraint()) is None:
+        return requested
+    if requested is not None:
+        raise InvalidRequest(
+            f"{requested.param} cannot be combined with tool_choice {tools.mode!r}: "
+            "the answer is a tool call",
+            param=requested.param,
+        )
+    return RequestedConstraint(forced, "tools")
+
+
+def token_biases(logit_bias: dict[str, float] | None) -> dict[int, float]:
+    """logit_bias with its token-id keys as ints; 400 for a key that is not a token id."""
+    biases: dict[int, float] = {}
+    for key, bias in (logit_bias or {}).items():
+        if not key.lstrip("-").isdigit() or int(key) < 0:
+            raise InvalidRequest(f"logit_bias keys are token ids; {key!r} is not one", param="logit_bias")
+        biases[int(key)] = bias
+    return biases
 
 
 def requested_constraint(request: SamplingFields) -> RequestedConstraint | None:
