@@ -206,6 +206,7 @@ class SharpeningService:
             repetition_penalty=request.repetition_penalty,
             stop_token_ids=tuple(request.stop_token_ids or ()),
             ignore_eos=request.ignore_eos,
+            skip_special_tokens=tools is None or tools.mode != "auto",
         )
         await self._check_sampling(sampling, constrained)
         return GenerationJob(prompt, sampling, config, choices=request.n, logprobs=logprobs, tools=tools)

@@ -209,6 +209,7 @@ async def test_auto_with_a_parser_parses_the_chosen_text(make_client: ClientFact
     body = {"tools": [WEATHER], "tool_choice": "auto", "parallel_tool_calls": False}
     r = await post(make_client, engine, body, tool_call_parser="hermes")
     assert r.status_code == 200 and constraints(engine) == [None] * 3
+    assert {spec.skip_special_tokens for _, spec in engine.requests} == {False}  # tool markers stay
     assert seen == ["t0 t1 "]  # the chosen candidate's free text
     choice = r.json()["choices"][0]
     assert choice["message"]["content"] == "Sure." and choice["finish_reason"] == "tool_calls"

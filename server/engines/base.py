@@ -42,6 +42,7 @@ class SamplingSpec:
     repetition_penalty: float = 1.0
     stop_token_ids: tuple[int, ...] = ()
     ignore_eos: bool = False
+    skip_special_tokens: bool = True  # False keeps markers such as <tool_call> in the text for a parser
 
 
 @dataclass

@@ -237,6 +237,7 @@ def to_vllm(sampling: SamplingSpec) -> Any:
         stop=list(sampling.stop) or None,
         stop_token_ids=list(sampling.stop_token_ids) or None,
         ignore_eos=sampling.ignore_eos,
+        skip_special_tokens=sampling.skip_special_tokens,
         min_tokens=sampling.min_tokens,
         presence_penalty=sampling.presence_penalty,
         frequency_penalty=sampling.frequency_penalty,
