@@ -163,7 +163,7 @@ def test_required_tool_call_streamed(client: OpenAI) -> None:
         messages=[{"role": "user", "content": "What time is it in Berlin?"}],
         tools=[WEATHER_TOOL, TIME_TOOL],
         tool_choice="required",
-        max_tokens=40,
+        max_tokens=96,
         stream=True,
         extra_body=FEW,
     )
@@ -225,13 +225,13 @@ def position_logprobs(model_dir: Path, messages: Any, completion: list[int]) -> 
     return logprobs[len(prompt) - 1 : len(prompt) - 1 + len(completion)]
 
 
-def greedy_candidate(client: OpenAI, messages: Any, **extra: Any) -> dict[str, Any]:
+def greedy_candidate(client: OpenAI, messages: Any, max_tokens: int = 16, **extra: Any) -> dict[str, Any]:
     """The one candidate of a greedy request, with its token ids and raw logprob_sum."""
     r = client.chat.completions.create(
         model=MODEL,
         messages=messages,
         temperature=0,
-        max_tokens=16,
+        max_tokens=max_tokens,
         extra_body={"sharpening": {"strategy": "none", "return_candidates": True}} | extra,
     )
     (candidate,) = sharpening_of(r)["candidates"]
@@ -241,12 +241,14 @@ def greedy_candidate(client: OpenAI, messages: Any, **extra: Any) -> dict[str, A
 def test_logit_bias_changes_the_text_but_not_the_score(client: OpenAI, model_dir: Path) -> None:
     tokenizer = reference_model(model_dir)[0]
     (favoured,) = tokenizer.encode("Banana", add_special_tokens=False)[:1]
-    plain = greedy_candidate(client, CAPITAL)
-    biased = greedy_candidate(client, CAPITAL, logit_bias={str(favoured): 30})
+    plain = greedy_candidate(client, CAPITAL, max_tokens=4)
+    biased = greedy_candidate(client, CAPITAL, max_tokens=4, logit_bias={str(favoured): 30})
     assert biased["token_ids"][0] == favoured and plain["token_ids"][0] != favoured
     rows = position_logprobs(model_dir, CAPITAL, biased["token_ids"])
     raw = sum(rows[i, tok].item() for i, tok in enumerate(biased["token_ids"]))
-    assert biased["logprob_sum"] == pytest.approx(raw, abs=0.02 * biased["num_tokens"] + 0.1)
+    # bf16 engine vs float32 reference on unlikely tokens; a biased score would be near 0 instead
+    assert biased["logprob_sum"] == pytest.approx(raw, abs=0.05 * biased["num_tokens"] + 0.1)
+    assert raw < -3 * biased["num_tokens"]
 
 
 def test_constrained_scores_are_under_the_masked_distribution(client: OpenAI, model_dir: Path) -> None:
