@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import __version__
-from server.amortize.adapters import AdapterError, load_adapters, serving_rank
+from server.amortize.adapters import load_adapters, serving_rank
 from server.amortize.traces import TraceWriter
 from server.config import Settings
 from server.embedded import prepare_embedded_model
@@ -40,11 +40,9 @@ GENERATION_PATHS = {
 def build_engine(settings: Settings) -> Engine:
     """Upstream mode when upstreams are configured, else a vLLM engine for the configured model.
 
-    Raises AdapterError for a LoRA adapter vLLM could not serve on this model (or in upstream mode).
+    Raises AdapterError for a LoRA adapter vLLM could not serve on this model.
     """
     if settings.upstreams:
-        if settings.lora:
-            raise AdapterError("--lora needs the in-process vLLM engine; upstream mode cannot serve adapters")
         return UpstreamPool(
             settings.upstreams,
             served_model_name=settings.served_model_name,
@@ -68,6 +66,8 @@ def build_engine(settings: Settings) -> Engine:
             tensor_parallel_size=settings.tensor_parallel_size,
             pipeline_parallel_size=settings.pipeline_parallel_size,
             distributed_executor_backend=settings.distributed_executor_backend,
+            tool_call_parser=settings.tool_call_parser,
+            chat_template=settings.chat_template.read_text() if settings.chat_template else None,
             extra=settings.engine_args,
             adapters={a.name: str(a.path) for a in adapters},
             max_lora_rank=serving_rank(adapters),

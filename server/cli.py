@@ -69,6 +69,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(**given)
 
 
+def in_process_flags(settings: Settings) -> list[str]:
+    """The given flags only the in-process engine honours (adapters, tool parser, chat template)."""
+    given = {
+        "--lora": settings.lora,
+        "--tool-call-parser": settings.tool_call_parser,
+        "--chat-template": settings.chat_template,
+    }
+    return [flag for flag, value in given.items() if value]
+
+
 def serve(settings: Settings) -> None:
     """Run the HTTP server until interrupted."""
     import uvicorn
@@ -80,6 +90,11 @@ def serve(settings: Settings) -> None:
     if settings.model and not settings.upstreams and not Path(settings.model).is_dir():
         sys.exit(
             f"whetstone: --model {settings.model} is not a directory; give a local Hugging Face model folder"
+        )
+    if settings.upstreams and (local_only := in_process_flags(settings)):
+        sys.exit(
+            f"whetstone: {', '.join(local_only)} need the in-process vLLM engine; "
+            "upstream mode draws from servers that have their own"
         )
     try:
         app = create_app(settings)

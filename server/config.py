@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, FilePath, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.sharpening.config import StrategyName
@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     )
     upstream_health_seconds: float = Field(
         5.0, gt=0, description="Upstream mode: seconds between health checks of the upstreams."
+    )
+    tool_call_parser: str | None = Field(
+        None,
+        description="vLLM tool-call parser for the model's format (e.g. 'hermes'): enables "
+        "tool_choice 'auto'. 'required' and a named function work without one.",
+    )
+    chat_template: FilePath | None = Field(
+        None, description="Jinja chat template file replacing the model's own (e.g. one that renders tools)."
     )
     seed: int = Field(0, description="Engine seed, used by candidates that have no seed of their own.")
     default_strategy: StrategyName = Field("best_of_n", description="Strategy for requests that name none.")

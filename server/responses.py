@@ -18,6 +18,7 @@ from server.protocol import (
 )
 from server.service import CompletionBatch, SharpenedResult
 from server.sharpening import CandidateStatus, TokenLogprob
+from server.tools import Reply
 
 
 def summary(result: SharpenedResult) -> SharpeningSummary:
@@ -154,17 +155,22 @@ def legacy_choices(batch: CompletionBatch, results: Sequence[SharpenedResult]) -
     return choices
 
 
+def chat_replies(result: SharpenedResult) -> list[Reply]:
+    """Each choice's assistant message: its tool calls when the request used tools, else its text."""
+    return result.replies or [Reply(c.text, c.finish_reason) for c in result.choices]
+
+
 def chat_response(result: SharpenedResult, request_id: str, model: str) -> ChatCompletionResponse:
     """A chat.completion body."""
     want = result.job.logprobs
     choices = [
         ChatChoice(
             index=i,
-            message=AssistantMessage(content=c.text),
-            finish_reason=c.finish_reason,
+            message=AssistantMessage(content=reply.content, tool_calls=reply.tool_calls or None),
+            finish_reason=reply.finish_reason,
             logprobs=chat_logprobs(c.tokens) if want else None,
         )
-        for i, c in enumerate(result.choices)
+        for i, (c, reply) in enumerate(zip(result.choices, chat_replies(result), strict=True))
     ]
     return ChatCompletionResponse(
         id=request_id, model=model, choices=choices, usage=usage(result), sharpening=summary(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from server.config import Settings
 from server.engines import Engine, EngineError, EngineInputError, SamplingSpec
 from server.errors import EngineUnavailable, InvalidRequest, ModelNotFound
 from server.metrics import Metrics
+from server.openai_fields import CHAT_FIELDS, COMPLETION_FIELDS, refuse_unsupported
 from server.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -34,6 +36,8 @@ from server.sharpening import (
     rank,
 )
 from server.sharpening.config import PROPOSAL_STRATEGIES
+from server.structured import RequestedConstraint, output_constraint, token_biases
+from server.tools import Reply, ToolPlan, tool_plan, tool_reply
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class GenerationJob:
     logprobs: bool = False
     prompt_source: str | list[Any] | None = None  # the prompt as the client sent it, for traces
     score_prompt: int | None = None  # echo + logprobs: score the prompt, with this many alternatives
+    tools: ToolPlan | None = None  # how the chosen text becomes tool calls, when the request has tools
 
     @property
     def engine_requests(self) -> int:
@@ -87,6 +92,7 @@ class SharpenedResult:
     scores: dict[int, float] = field(default_factory=dict)
     spend: Spend = field(default_factory=Spend)
     prompt_tokens: list[TokenLogprob | None] | None = None  # the prompt's scores, when asked
+    replies: list[Reply] | None = None  # per choice, when the request uses tools
 
     @property
     def selected(self) -> Candidate | None:
@@ -163,9 +169,12 @@ class SharpeningService:
     async def prepare_chat(self, request: ChatCompletionRequest) -> GenerationJob:
         """Tokenize a chat request and check it against the server's limits."""
         adapter = self.check_model(request.model)
+        refuse_unsupported(request.model_extra, CHAT_FIELDS)
+        tools = tool_plan(request, has_parser=self.settings.tool_call_parser is not None)
+        rendered_tools = [t.model_dump(exclude_none=True) for t in request.tools or ()]
         messages = chat_messages(request)
         try:
-            prompt = await self.engine.encode_chat(messages)
+            prompt = await self.engine.encode_chat(messages, tools=rendered_tools or None)
         except EngineError as exc:  # an upstream that cannot tokenize now is not the client's mistake
             raise EngineUnavailable(f"the engine failed: {exc}") from exc
         except Exception as exc:  # the model's chat template raises on conversations it refuses
@@ -175,12 +184,15 @@ class SharpeningService:
         max_tokens = request.max_completion_tokens or request.max_tokens
         config = self.resolve_sharpening(request.sharpening)
         top = request.top_logprobs or 0
-        return self._job(request, "messages", prompt, max_tokens, config, request.logprobs, top,
-                         adapter=adapter, source=messages)
+        return await self._job(
+            request, "messages", prompt, max_tokens, config, request.logprobs, top,
+            tools=tools, adapter=adapter, source=messages,
+        )
 
     async def prepare_completion(self, request: CompletionRequest) -> CompletionBatch:
         """Tokenize a legacy completion request, one job per prompt, and check the server's limits."""
         adapter = self.check_model(request.model)
+        refuse_unsupported(request.model_extra, COMPLETION_FIELDS)
         if request.max_tokens == 0 and not request.echo:
             raise InvalidRequest(
                 "max_tokens 0 generates nothing; it needs echo to score the prompt", param="max_tokens"
@@ -195,7 +207,7 @@ class SharpeningService:
                 raise InvalidRequest("the prompt is empty", param=field_name)
             with engine_errors():
                 ids = await self.engine.encode(given) if isinstance(given, str) else given
-            job = self._job(
+            job = await self._job(
                 request, field_name, ids, request.max_tokens, config, wants_logprobs, top,
                 adapter=adapter, source=given,
             )
@@ -214,7 +226,7 @@ class SharpeningService:
             )
         return CompletionBatch(prompts, echo=request.echo)
 
-    def _job(
+    async def _job(
         self,
         request: SamplingFields,
         prompt_field: str,
@@ -223,6 +235,7 @@ class SharpeningService:
         config: SharpeningConfig,
         logprobs: bool = False,
         top_logprobs: int = 0,
+        tools: ToolPlan | None = None,
         *,
         adapter: str | None = None,
         source: str | list[Any] | None = None,
@@ -244,6 +257,7 @@ class SharpeningService:
                 param="max_tokens",
                 code="context_length_exceeded",
             )
+        constrained = output_constraint(request, tools)
         if request.n > config.candidate_count:
             raise InvalidRequest(
                 f"n={request.n} choices need at least that many candidates, but strategy "
@@ -263,8 +277,26 @@ class SharpeningService:
             frequency_penalty=request.frequency_penalty,
             top_logprobs=top_logprobs,
             adapter=adapter,
+            constraint=constrained.constraint if constrained else None,
+            logit_bias=token_biases(request.logit_bias),
+            min_tokens=request.min_tokens,
+            repetition_penalty=request.repetition_penalty,
+            stop_token_ids=tuple(request.stop_token_ids or ()),
+            ignore_eos=request.ignore_eos,
+            skip_special_tokens=tools is None or tools.mode != "auto",
         )
-        return GenerationJob(prompt, sampling, config, request.n, logprobs, source)
+        await self._check_sampling(sampling, constrained)
+        return GenerationJob(prompt, sampling, config, request.n, logprobs, source, tools=tools)
+
+    async def _check_sampling(self, sampling: SamplingSpec, constrained: RequestedConstraint | None) -> None:
+        """400 naming the field when the engine cannot honour the sampling (e.g. a bad schema)."""
+        try:
+            await self.engine.check_sampling(sampling)
+        except EngineInputError as exc:
+            param = constrained.param if constrained and exc.field == "constraint" else exc.field
+            raise InvalidRequest(f"{param or 'the request'} is not accepted: {exc}", param=param) from exc
+        except EngineError as exc:
+            raise EngineUnavailable(f"the engine is not serving: {exc}") from exc
 
     # -- running jobs ---------------------------------------------------------------------
 
@@ -345,7 +377,11 @@ class SharpeningService:
         choices = top_choices(selected, rank(candidates, config.length_penalty), job.choices)
         scores = {c.index: candidate_score(c, config.length_penalty) for c in candidates}
         self.metrics.selected_score.observe(scores[selected.index])
-        return SharpenedResult(job, candidates, choices, scores, strategy.spend)
+        replies = None
+        if (plan := job.tools) is not None:
+            parse = self.engine.parse_tool_calls
+            replies = [tool_reply(plan, c.text, c.finish_reason, parse) for c in choices]
+        return SharpenedResult(job, candidates, choices, scores, strategy.spend, replies=replies)
 
 
 def check_proposal_fields(request: SamplingFields, strategy: str) -> None:
@@ -396,5 +432,30 @@ def top_choices(selected: Candidate, ranked: Sequence[Candidate], count: int) ->
 
 
 def chat_messages(request: ChatCompletionRequest) -> list[dict[str, Any]]:
-    """The conversation as plain role/content dicts for the chat template."""
-    return [{"role": m.role, "content": m.text()} for m in request.messages]
+    """The conversation as plain dicts for the chat template, tool calls and tool results included.
+
+    Tool-call arguments are handed to the template as objects (templates render them as JSON).
+    """
+    messages = []
+    for m in request.messages:
+        message: dict[str, Any] = {"role": m.role, "content": m.text()}
+        if m.name is not None:
+            message["name"] = m.name
+        if m.tool_call_id is not None:
+            message["tool_call_id"] = m.tool_call_id
+        if m.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": c.type,
+                 "function": {"name": c.function.name, "arguments": call_arguments(c.function.arguments)}}
+                for c in m.tool_calls
+            ]
+        messages.append(message)
+    return messages
+
+
+def call_arguments(arguments: str) -> Any:
+    """A tool call's arguments as an object when they are JSON, else the string as sent."""
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments

@@ -22,6 +22,7 @@ from server.race import RaceEvent
 from server.responses import (
     batch_summary,
     chat_logprobs,
+    chat_replies,
     completion_logprobs,
     legacy_choices,
     summary,
@@ -78,9 +79,13 @@ class ChunkFormat:
         """The choice's last piece, carrying its finish reason."""
         raise NotImplementedError
 
+    def finish_reasons(self, result: SharpenedResult) -> list[str | None]:
+        """Each choice's finish reason."""
+        return [c.finish_reason for c in result.choices]
+
     def closing(self, result: SharpenedResult) -> Iterator[dict[str, Any]]:
         """Finish reasons, then the summary (and usage when asked) on the last chunk."""
-        endings = [(i, c.finish_reason) for i, c in enumerate(result.choices)]
+        endings = list(enumerate(self.finish_reasons(result)))
         return self.close(endings, summary(result), usage(result))
 
     def close(
@@ -124,6 +129,31 @@ class ChatChunks(ChunkFormat):
     def ending(self, index: int, finish_reason: str | None) -> dict[str, Any]:
         """An empty delta with the finish reason."""
         return {"index": index, "delta": {}, "finish_reason": finish_reason}
+
+    def finish_reasons(self, result: SharpenedResult) -> list[str | None]:
+        """Each choice's finish reason (tool_calls when its message is a tool call)."""
+        return [reply.finish_reason for reply in chat_replies(result)]
+
+    def whole(self, result: SharpenedResult) -> Iterator[dict[str, Any]]:
+        """Each chosen message in one piece: its text, or its tool calls as one tool_calls delta."""
+        if result.replies is None:
+            yield from super().whole(result)
+            return
+        for i, (candidate, reply) in enumerate(zip(result.choices, result.replies, strict=True)):
+            yield from self.opening(i)
+            if reply.tool_calls:
+                calls = [call.model_dump() | {"index": k} for k, call in enumerate(reply.tool_calls)]
+                choice: dict[str, Any] = {
+                    "index": i,
+                    "delta": {"content": reply.content, "tool_calls": calls},
+                    "finish_reason": None,
+                }
+                if self.job.logprobs:
+                    choice["logprobs"] = chat_logprobs(candidate.tokens)
+                yield self.chunk([choice])
+            else:
+                yield self.delta(i, candidate.text, candidate.tokens, 0)
+        yield from self.closing(result)
 
 
 class CompletionChunks(ChunkFormat):
@@ -182,7 +212,7 @@ def event_stream(
     With `sharpening.stream_candidates`, `event: candidate` events (candidate_events.py) are
     interleaved with the chunks, at most one per EVENT_INTERVAL_S.
     """
-    live = job.sharpening.strategy == "none"
+    live = job.sharpening.strategy == "none" and job.tools is None  # tool calls are parsed at the end
 
     async def events() -> AsyncGenerator[dict[str, Any] | str]:
         pieces: asyncio.Queue[Piece | None] = asyncio.Queue()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.engines import CandidateUpdate, EngineError, SamplingSpec
+from server.engines import CandidateUpdate, EngineError, EngineInputError, ParsedToolCalls, SamplingSpec
 from server.sharpening import TokenLogprob
 
 EOS = 2
@@ -30,6 +32,8 @@ class FakeEngine:
     Each update carries one token and yields to the event loop, so siblings interleave and
     aborts take effect the way they do in vLLM (the stream ends with finish_reason 'abort').
     A prompt seen before is served from a pretend prefix cache, all but its last token.
+    A constrained candidate's first token carries `constrained_texts[i % len]` as its text;
+    `check_sampling` refuses a constraint that is not valid JSON schema / Python regex.
     """
 
     scripts: list[Script] = field(default_factory=lambda: [Script([-0.5, -0.5, -0.1])])
@@ -44,6 +48,8 @@ class FakeEngine:
     generated: dict[str, int] = field(default_factory=dict)
     cached_prompts: set[tuple[int, ...]] = field(default_factory=set)
     scored: list[tuple[str, list[int]]] = field(default_factory=list)
+    constrained_texts: list[str] = field(default_factory=lambda: ['{"answer": 1}'])
+    chats: list[tuple[list[dict[str, Any]], list[dict[str, Any]] | None]] = field(default_factory=list)
 
     async def start(self) -> None:
         self.started = True
@@ -55,8 +61,12 @@ class FakeEngine:
         return self.healthy
 
     async def encode_chat(
-        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> list[int]:
+        self.chats.append((list(messages), list(tools) if tools else None))
         ids = [1] + [len(m["content"]) % 50 + 100 for m in messages]
         return ids if add_generation_prompt else ids[:-1]  # the last id stands for the generation prompt
 
@@ -82,6 +92,25 @@ class FakeEngine:
             scores.append(TokenLogprob(text, logprob, top))
         return scores
 
+    async def check_sampling(self, sampling: SamplingSpec) -> None:
+        constraint = sampling.constraint
+        if constraint is None:
+            return
+        if constraint.kind == "json" and not isinstance(constraint.spec, dict):
+            raise EngineInputError("the schema is not a JSON object", field="constraint")
+        if constraint.kind == "regex":
+            try:
+                re.compile(constraint.spec)
+            except re.error as exc:
+                raise EngineInputError(f"bad regex: {exc}", field="constraint") from exc
+
+    def parse_tool_calls(self, text: str, tools: Sequence[dict[str, Any]]) -> ParsedToolCalls:
+        """Hermes-style: <tool_call>{"name": ..., "arguments": {...}}</tool_call>."""
+        found = [json.loads(m) for m in re.findall(r"<tool_call>(.*?)</tool_call>", text, re.DOTALL)]
+        calls = [(c["name"], json.dumps(c["arguments"])) for c in found]
+        return ParsedToolCalls(content=text.split("<tool_call>")[0] or None if calls else text, calls=calls)
+
+
     async def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
     ) -> AsyncIterator[CandidateUpdate]:
@@ -105,6 +134,8 @@ class FakeEngine:
             self.generated[request_id] += 1
             word = script.words[position] if position < len(script.words) else f"t{position} "
             text = "" if token == EOS else word
+            if sampling.constraint is not None:
+                text = self.constrained_texts[index % len(self.constrained_texts)] if position == 0 else ""
             top = ((text, logprob), ("alt", logprob - 1.0))[: sampling.top_logprobs]
             yield CandidateUpdate(
                 token_ids=[token],

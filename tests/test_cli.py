@@ -47,6 +47,12 @@ def test_missing_model_directory_is_a_clear_error(tmp_path) -> None:  # type: ig
     assert "is not a directory" in str(info.value.code)
 
 
+def test_upstream_mode_refuses_flags_only_the_local_engine_honours() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--upstream", "http://127.0.0.1:9", "--tool-call-parser", "hermes", "--lora", "a=/x"])
+    assert "--lora, --tool-call-parser need the in-process vLLM engine" in str(info.value.code)
+
+
 def test_out_of_range_setting_is_a_clear_error() -> None:
     with pytest.raises(SystemExit) as info:
         main(["serve", "--port", "70000"])

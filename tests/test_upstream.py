@@ -10,7 +10,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from server.engines import CandidateUpdate, EngineError, SamplingSpec
+from server.engines import CandidateUpdate, EngineError, OutputConstraint, SamplingSpec
 from server.engines.pool import UpstreamPool, affinity_key
 from server.engines.upstream import ProcessedLogprobs, Upstream, completion_body
 from tests.conftest import serve_app
@@ -49,6 +49,22 @@ def test_completion_body_carries_the_sampling_of_the_candidate() -> None:
     assert (body["temperature"], body["top_p"], body["seed"], body["stop"]) == (0.7, 0.9, 4, ["\n"])
     assert body["logprobs"] == 2 and body["max_tokens"] == 9
     assert "top_k" not in body  # 0 means no top-k: vLLM's default, not sent
+    defaults = {"structured_outputs", "logit_bias", "min_tokens", "ignore_eos", "skip_special_tokens"}
+    assert not defaults & set(body)
+
+
+def test_completion_body_carries_constraints_biases_and_penalties() -> None:
+    schema = {"type": "object"}
+    spec = SamplingSpec(
+        max_tokens=9, constraint=OutputConstraint("json", schema), logit_bias={7: -100.0}, min_tokens=2,
+        repetition_penalty=1.2, stop_token_ids=(3,), ignore_eos=True, skip_special_tokens=False,
+    )
+    body = completion_body("m", [1], spec)
+    assert body["structured_outputs"] == {"json": schema} and body["logit_bias"] == {"7": -100.0}
+    assert (body["min_tokens"], body["repetition_penalty"], body["stop_token_ids"]) == (2, 1.2, [3])
+    assert body["ignore_eos"] is True and body["skip_special_tokens"] is False
+    json_object = SamplingSpec(max_tokens=9, constraint=OutputConstraint("json_object"))
+    assert completion_body("m", [1], json_object)["structured_outputs"] == {"json_object": True}
 
 
 async def test_stream_parses_tokens_logprobs_and_the_finish(fakes: StartFake) -> None:

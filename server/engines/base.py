@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from server.sharpening import TokenLogprob
+
+ConstraintKind = Literal["json", "json_object", "regex", "choice", "grammar"]
+
+
+@dataclass(frozen=True)
+class OutputConstraint:
+    """The generated text must match this: a JSON schema, any JSON object, a regex, a choice or a grammar."""
+
+    kind: ConstraintKind
+    spec: Any = None  # the schema (dict), pattern, list of choices or grammar text; None for json_object
 
 
 @dataclass(frozen=True)
 class SamplingSpec:
-    """How one candidate is drawn (the request's own sampling parameters)."""
+    """How one candidate is drawn (the request's own sampling parameters).
+
+    Constraints, biases and penalties change which tokens are drawn; the reported
+    log-probabilities stay the engine's raw ones.
+    """
 
     max_tokens: int
     temperature: float = 1.0
@@ -23,6 +37,13 @@ class SamplingSpec:
     frequency_penalty: float = 0.0
     top_logprobs: int = 0
     adapter: str | None = None  # a LoRA adapter's served name; None = the base model
+    constraint: OutputConstraint | None = None
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    min_tokens: int = 0
+    repetition_penalty: float = 1.0
+    stop_token_ids: tuple[int, ...] = ()
+    ignore_eos: bool = False
+    skip_special_tokens: bool = True  # False keeps markers such as <tool_call> in the text for a parser
 
 
 @dataclass
@@ -43,7 +64,22 @@ class EngineError(RuntimeError):
 
 
 class EngineInputError(ValueError):
-    """The engine rejected a request's input (a client mistake)."""
+    """The engine rejected a request's input (a client mistake).
+
+    `field` names the SamplingSpec field at fault when the engine knows it (e.g. "constraint").
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ParsedToolCalls:
+    """Tool calls a tool-call parser found in generated text, and the text around them."""
+
+    content: str | None
+    calls: list[tuple[str, str]]  # (function name, arguments as a JSON string)
 
 
 class Engine(Protocol):
@@ -62,10 +98,19 @@ class Engine(Protocol):
         """True while the engine can serve requests."""
 
     async def encode_chat(
-        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> list[int]:
-        """Token ids of a chat conversation, ready for the assistant's reply unless told otherwise
-        (off the event loop)."""
+        """Token ids of a chat conversation (tools rendered by the template), ready for the
+        assistant's reply unless told otherwise (off the event loop)."""
+
+    async def check_sampling(self, sampling: SamplingSpec) -> None:
+        """Raise EngineInputError if the engine cannot honour these sampling parameters."""
+
+    def parse_tool_calls(self, text: str, tools: Sequence[dict[str, Any]]) -> ParsedToolCalls:
+        """Tool calls in free generated text, by the configured tool-call parser."""
 
     async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         """Token ids of a plain-text prompt (off the event loop)."""

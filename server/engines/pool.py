@@ -18,7 +18,14 @@ from typing import Any
 
 import httpx
 
-from server.engines.base import CandidateUpdate, EngineError, EngineInputError, SamplingSpec, UpstreamStatus
+from server.engines.base import (
+    CandidateUpdate,
+    EngineError,
+    EngineInputError,
+    ParsedToolCalls,
+    SamplingSpec,
+    UpstreamStatus,
+)
 from server.engines.tokenizer import Tokenizer
 from server.engines.upstream import Upstream, UpstreamRefused, UpstreamUnreachable
 from server.sharpening import TokenLogprob
@@ -165,14 +172,17 @@ class UpstreamPool:
         return [m.status() for m in self.members]
 
     async def encode_chat(
-        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> list[int]:
         """Token ids of a conversation: the local tokenizer's, or the upstream's /tokenize."""
         if self.tokenizer is not None:
-            return await self.tokenizer.encode_chat(messages, add_generation_prompt)
+            return await self.tokenizer.encode_chat(messages, add_generation_prompt, tools)
         member = self._pick(None)
         try:
-            return await member.upstream.encode_chat(messages, add_generation_prompt)
+            return await member.upstream.encode_chat(messages, add_generation_prompt, tools)
         except UpstreamUnreachable as exc:
             self._fail(member, exc)
             raise
@@ -195,6 +205,14 @@ class UpstreamPool:
     async def token_strings(self, token_ids: Sequence[int]) -> list[str]:
         """Each token id's vocabulary string (needs the local --tokenizer in upstream mode)."""
         return await self._local_tokenizer("token strings").token_strings(token_ids)
+
+    async def check_sampling(self, sampling: SamplingSpec) -> None:
+        """Nothing to check here: each upstream validates its candidates' parameters, and its 400
+        (a bad schema, say) reaches the client as this server's 400."""
+
+    def parse_tool_calls(self, text: str, tools: Sequence[dict[str, Any]]) -> ParsedToolCalls:
+        """Upstream mode runs no tool-call parser (tool_choice auto is refused before generation)."""
+        raise EngineInputError("tool_choice auto needs a tool-call parser, which upstream mode does not run")
 
     async def score_prompt(
         self, prompt_token_ids: list[int], top_logprobs: int, request_id: str

@@ -24,13 +24,25 @@ class Tokenizer:
             raise RuntimeError("--tokenizer needs transformers: pip install transformers") from exc
         return cls(await asyncio.to_thread(AutoTokenizer.from_pretrained, path))
 
+    @property
+    def raw(self) -> Any:
+        """The wrapped transformers tokenizer (for vLLM calls that take one)."""
+        return self._tokenizer
+
     async def encode_chat(
-        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: Sequence[dict[str, Any]] | None = None,
+        chat_template: str | None = None,
     ) -> list[int]:
-        """Apply the model's chat template (opening the assistant's turn unless told not to) and tokenize."""
+        """Apply the chat template (the model's unless one is given; tools rendered by it), opening
+        the assistant's turn unless told not to, and tokenize."""
         ids = await asyncio.to_thread(
             self._tokenizer.apply_chat_template,
             list(messages),
+            tools=list(tools) if tools else None,
+            chat_template=chat_template,
             add_generation_prompt=add_generation_prompt,
             tokenize=True,
             return_dict=False,

@@ -67,9 +67,31 @@ def completion_body(
         body["seed"] = sampling.seed
     if sampling.stop:
         body["stop"] = list(sampling.stop)
+    body |= constraint_fields(sampling)
     if stream_interval > 1:
         body["stream_interval"] = stream_interval
     return body
+
+
+def constraint_fields(sampling: SamplingSpec) -> dict[str, Any]:
+    """vLLM's own request fields for the constraints, biases and penalties that differ from its defaults."""
+    fields: dict[str, Any] = {}
+    if (constraint := sampling.constraint) is not None:
+        spec = True if constraint.kind == "json_object" else constraint.spec
+        fields["structured_outputs"] = {constraint.kind: spec}
+    if sampling.logit_bias:
+        fields["logit_bias"] = {str(token): bias for token, bias in sampling.logit_bias.items()}
+    if sampling.min_tokens:
+        fields["min_tokens"] = sampling.min_tokens
+    if sampling.repetition_penalty != 1.0:
+        fields["repetition_penalty"] = sampling.repetition_penalty
+    if sampling.stop_token_ids:
+        fields["stop_token_ids"] = list(sampling.stop_token_ids)
+    if sampling.ignore_eos:
+        fields["ignore_eos"] = True
+    if not sampling.skip_special_tokens:
+        fields["skip_special_tokens"] = False
+    return fields
 
 
 def parse_choice(choice: dict[str, Any], top: int) -> CandidateUpdate:
@@ -171,14 +193,19 @@ class Upstream:
             return False
 
     async def encode_chat(
-        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> list[int]:
-        """The upstream's chat template applied and tokenized (POST /tokenize)."""
-        body = {
+        """The upstream's chat template applied (tools included) and tokenized (POST /tokenize)."""
+        body: dict[str, Any] = {
             "model": self.model.name,
             "messages": list(messages),
             "add_generation_prompt": add_generation_prompt,
         }
+        if tools:
+            body["tools"] = list(tools)
         return [int(t) for t in (await self._post("/tokenize", body))["tokens"]]
 
     async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:

@@ -9,10 +9,17 @@ import multiprocessing
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from server.engines.base import CandidateUpdate, EngineError, EngineInputError, SamplingSpec
+from server.engines.base import (
+    CandidateUpdate,
+    EngineError,
+    EngineInputError,
+    OutputConstraint,
+    ParsedToolCalls,
+    SamplingSpec,
+)
 from server.engines.tokenizer import Tokenizer
 from server.sharpening import TokenLogprob
 
@@ -34,6 +41,8 @@ class EngineOptions:
     tensor_parallel_size: int = 1
     pipeline_parallel_size: int = 1
     distributed_executor_backend: str | None = None
+    tool_call_parser: str | None = None
+    chat_template: str | None = None  # Jinja text replacing the model's own template
     extra: dict[str, Any] = field(default_factory=dict)
     adapters: dict[str, str] = field(default_factory=dict)  # served name -> LoRA adapter directory
     max_lora_rank: int = 8
@@ -51,6 +60,7 @@ class VllmEngine:
         self._streaming: set[asyncio.Task[Any]] = set()  # tasks reading an engine request now
         self._failed: set[asyncio.Task[Any]] = set()  # of those, the ones told the engine is gone
         self._loras: dict[str, Any] = {}
+        self._tool_parser: Any = None
 
     async def start(self) -> None:
         """Build the AsyncLLM (loads weights, allocates the KV cache)."""
@@ -59,6 +69,8 @@ class VllmEngine:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         opts = self.options
+        if opts.tool_call_parser:
+            self._tool_parser = tool_parser_class(opts.tool_call_parser)
         kwargs: dict[str, Any] = {
             "model": opts.model,
             "served_model_name": opts.served_model_name,
@@ -110,10 +122,15 @@ class VllmEngine:
         return self._llm is not None and not self._llm.errored
 
     async def encode_chat(
-        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: Sequence[dict[str, Any]] | None = None,
     ) -> list[int]:
-        """Apply the model's chat template and tokenize (off the event loop)."""
-        return await self._tokenizer.encode_chat(messages, add_generation_prompt)
+        """Apply the chat template (the configured one, else the model's) and tokenize, off the loop."""
+        return await self._tokenizer.encode_chat(
+            messages, add_generation_prompt, tools, self.options.chat_template
+        )
 
     async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         """Tokenize a plain prompt (special prefix tokens unless told not to), off the event loop."""
@@ -126,6 +143,7 @@ class VllmEngine:
     async def token_strings(self, token_ids: Sequence[int]) -> list[str]:
         """The vocabulary strings of some token ids, off the event loop."""
         return await self._tokenizer.token_strings(token_ids)
+
     async def score_prompt(
         self, prompt_token_ids: list[int], top_logprobs: int, request_id: str
     ) -> list[TokenLogprob | None]:
@@ -151,25 +169,54 @@ class VllmEngine:
             for token, step in zip(prompt_token_ids, steps, strict=True)
         ]
 
+    async def check_sampling(self, sampling: SamplingSpec) -> None:
+        """Run vLLM's own request checks now (in a worker thread: grammars take time to build),
+        so a bad grammar is a 400 before any streaming."""
+        await asyncio.to_thread(self._verify, sampling)
+
+    def _verify(self, sampling: SamplingSpec) -> None:
+        from vllm.exceptions import VLLMValidationError
+
+        llm = self._llm
+        if llm is None:
+            raise EngineError("the engine is not running")
+        if sampling.constraint is not None:
+            alone = SamplingSpec(max_tokens=1, constraint=sampling.constraint)
+            config = llm.vllm_config.structured_outputs_config
+            try:
+                to_vllm(alone).verify(llm.model_config, None, config, self._tokenizer.raw)
+            except (VLLMValidationError, ValueError) as exc:
+                raise EngineInputError(str(exc), field="constraint") from exc
+        try:
+            unconstrained = to_vllm(replace(sampling, constraint=None))
+            unconstrained.verify(llm.model_config, None, None, self._tokenizer.raw)
+        except (VLLMValidationError, ValueError) as exc:
+            raise EngineInputError(str(exc), field=getattr(exc, "parameter", None)) from exc
+
+    def parse_tool_calls(self, text: str, tools: Sequence[dict[str, Any]]) -> ParsedToolCalls:
+        """Tool calls in free text, by the vLLM tool-call parser named at start-up."""
+        from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+
+        if self._tool_parser is None:
+            raise EngineInputError("no tool-call parser is configured")
+        request = ChatCompletionRequest.model_validate(
+            {"messages": [{"role": "user", "content": ""}], "tools": list(tools), "tool_choice": "auto"}
+        )
+        parser = self._tool_parser(self._tokenizer.raw, request.tools)
+        found = parser.extract_tool_calls(text, request)
+        if not found.tools_called:
+            return ParsedToolCalls(content=text, calls=[])
+        calls = [(call.function.name, call.function.arguments) for call in found.tool_calls]
+        return ParsedToolCalls(content=found.content, calls=calls)
+
+
     async def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
     ) -> AsyncIterator[CandidateUpdate]:
         """Generate one candidate; log-probabilities are raw (vLLM's `raw_logprobs` mode)."""
         from vllm.inputs import TokensPrompt
-        from vllm.sampling_params import RequestOutputKind, SamplingParams
 
-        params = SamplingParams(
-            max_tokens=sampling.max_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=sampling.top_k or -1,
-            seed=sampling.seed,
-            stop=list(sampling.stop) or None,
-            presence_penalty=sampling.presence_penalty,
-            frequency_penalty=sampling.frequency_penalty,
-            logprobs=sampling.top_logprobs,
-            output_kind=RequestOutputKind.DELTA,
-        )
+        params = to_vllm(sampling)
         prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
         lora = self._loras.get(sampling.adapter) if sampling.adapter else None
         if sampling.adapter and lora is None:
@@ -236,6 +283,53 @@ def lora_requests(adapters: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def to_vllm(sampling: SamplingSpec) -> Any:
+    """vLLM SamplingParams for one candidate (streamed as deltas, sampled token's logprob always)."""
+    from vllm.sampling_params import RequestOutputKind, SamplingParams
+
+    return SamplingParams(
+        max_tokens=sampling.max_tokens,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        top_k=sampling.top_k or -1,
+        seed=sampling.seed,
+        stop=list(sampling.stop) or None,
+        stop_token_ids=list(sampling.stop_token_ids) or None,
+        ignore_eos=sampling.ignore_eos,
+        skip_special_tokens=sampling.skip_special_tokens,
+        min_tokens=sampling.min_tokens,
+        presence_penalty=sampling.presence_penalty,
+        frequency_penalty=sampling.frequency_penalty,
+        repetition_penalty=sampling.repetition_penalty,
+        logit_bias=dict(sampling.logit_bias) or None,
+        logprobs=sampling.top_logprobs,
+        structured_outputs=structured_outputs(sampling.constraint),
+        output_kind=RequestOutputKind.DELTA,
+    )
+
+
+def structured_outputs(constraint: OutputConstraint | None) -> Any:
+    """vLLM's StructuredOutputsParams for a constraint (None when there is none)."""
+    from vllm.sampling_params import StructuredOutputsParams
+
+    if constraint is None:
+        return None
+    if constraint.kind == "json_object":
+        return StructuredOutputsParams(json_object=True)
+    return StructuredOutputsParams(**{constraint.kind: constraint.spec})
+
+
+def tool_parser_class(name: str) -> Any:
+    """vLLM's tool-call parser class registered under `name`; ValueError listing them otherwise."""
+    from vllm.tool_parsers import ToolParserManager
+
+    try:
+        return ToolParserManager.get_tool_parser(name)
+    except KeyError:
+        known = ", ".join(sorted(ToolParserManager.list_registered()))
+        raise ValueError(f"unknown tool-call parser {name!r}; vLLM has: {known}") from None
+
+
 def token_logprob(step: dict[int, Any], token: int, top: int) -> TokenLogprob:
     """Our view of vLLM's per-position logprob dict: the sampled token and the top `top`."""
     sampled = step[token]
@@ -275,8 +369,6 @@ def for_cpu(args: Any, chosen: set[str]) -> Any:
     of 128 tokens means a prompt shorter than that is prefilled again by every candidate.
     With 32 (the CPU kernels want multiples of 32) siblings recompute only the last partial block.
     """
-    from dataclasses import replace
-
     from vllm.platforms import current_platform
 
     if not current_platform.is_cpu():

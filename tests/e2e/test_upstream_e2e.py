@@ -8,6 +8,7 @@ tests/fake_upstream.py in its own process, which is killed mid-load.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -97,6 +98,43 @@ def test_scores_equal_a_transformers_rescore(front_url: str, model_dir: Path) ->
         assert c["logprob_sum"] == pytest.approx(reference, abs=0.02 * c["num_tokens"] + 0.1), c
     best = max((c for c in cands if c["status"] == "finished"), key=lambda c: c["score"])
     assert summary["selected_index"] == best["index"]
+
+
+def test_structured_outputs_and_named_tools_reach_the_upstream(front_url: str) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "integer"}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+    ask = {"model": MODEL, "max_tokens": 40, "seed": 3, "sharpening": {"n": 2}}
+    structured = ask | {
+        "messages": [{"role": "user", "content": "What is 2 + 3? Answer in JSON."}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "sum", "schema": schema}},
+    }
+    reply = httpx.post(f"{front_url}/v1/chat/completions", json=structured, timeout=120).json()
+    assert isinstance(json.loads(reply["choices"][0]["message"]["content"])["answer"], int)
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "maxLength": 12}},
+                "required": ["city"],
+            },
+        },
+    }
+    named = ask | {
+        "messages": [{"role": "user", "content": "What is the weather in Oslo?"}],
+        "tools": [weather],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+    }
+    reply = httpx.post(f"{front_url}/v1/chat/completions", json=named, timeout=120).json()
+    call = reply["choices"][0]["message"]["tool_calls"][0]["function"]
+    assert call["name"] == "get_weather" and isinstance(json.loads(call["arguments"])["city"], str)
+    auto = httpx.post(f"{front_url}/v1/chat/completions", json=named | {"tool_choice": "auto"}, timeout=60)
+    assert auto.status_code == 400 and "tool-call parser" in auto.json()["error"]["message"]
 
 
 def test_pruned_candidates_stop_on_the_upstream(front_url: str, vllm_url: str) -> None:
