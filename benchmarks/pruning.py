@@ -20,11 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from benchmarks.environment import machine
+from benchmarks.interleaved import timed_requests
 from benchmarks.servers import free_port, spawned, whetstone_command
-from clients import WhetstoneClient
 from clients.prompts import LOAD_PROMPTS
 from clients.stats import percentile
 
@@ -52,28 +50,10 @@ class Sample:
 def measure(url: str, max_tokens: int, prompts: list[str]) -> list[Sample]:
     """Every prompt through every way, interleaved, one request at a time."""
     samples = []
-    with WhetstoneClient(url, timeout=600) as client:
-        for body in WAYS.values():  # warm-up: first requests pay one-off costs
-            client.chat([{"role": "user", "content": "Hi"}], max_tokens=8, **body)
-        steps = [(i, way) for i in range(len(prompts)) for way in WAYS]
-        for i, way in tqdm(steps, desc="requests", unit="req"):
-            body = WAYS[way]
-            started = time.perf_counter()
-            result = client.chat(
-                [{"role": "user", "content": prompts[i]}], max_tokens=max_tokens, seed=1000 + i, **body
-            )
-            latency = time.perf_counter() - started
-            assert result.sharpening is not None and result.usage is not None
-            samples.append(
-                Sample(
-                    way,
-                    i,
-                    latency,
-                    result.usage.completion_tokens,
-                    result.sharpening.selected_score or 0.0,
-                    result.text,
-                )
-            )
+    for way, i, latency, result in timed_requests(url, WAYS, prompts, max_tokens, timeout=600):
+        assert result.sharpening is not None and result.usage is not None
+        tokens, score = result.usage.completion_tokens, result.sharpening.selected_score or 0.0
+        samples.append(Sample(way, i, latency, tokens, score, result.text))
     return samples
 
 
