@@ -33,8 +33,9 @@ from typing import Any
 
 from benchmarks.amortize_report import write_report
 from benchmarks.datasets import TASKS, Item, load_task
-from benchmarks.servers import free_port, prepared_model_dir, spawned, whetstone_command, whetstone_executable
+from benchmarks.servers import prepared_model_dir, whetstone_command, whetstone_executable
 from clients import Completion, WhetstoneClient
+from server.processes import free_port, spawned
 
 log = logging.getLogger("benchmarks.amortize")
 RESULTS = Path(__file__).parent / "results"

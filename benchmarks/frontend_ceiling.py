@@ -29,8 +29,9 @@ from typing import Any
 import httpx
 
 from benchmarks.environment import machine
-from benchmarks.servers import free_port, spawned, spawned_process, whetstone_command
+from benchmarks.servers import whetstone_command
 from clients.pool import run_closed_loop
+from server.processes import free_port, spawned, spawned_process
 
 log = logging.getLogger("benchmarks.frontend_ceiling")
 TARGET_TOKENS_PER_CORE_SECOND = 20_000

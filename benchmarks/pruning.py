@@ -22,9 +22,10 @@ from typing import Any
 
 from benchmarks.environment import machine
 from benchmarks.interleaved import timed_requests
-from benchmarks.servers import free_port, spawned, whetstone_command
+from benchmarks.servers import whetstone_command
 from clients.prompts import LOAD_PROMPTS
 from clients.stats import percentile
+from server.processes import free_port, spawned
 
 WAYS: dict[str, dict[str, Any]] = {
     "greedy": {"temperature": 0.0, "sharpening": {"strategy": "none"}},

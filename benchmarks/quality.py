@@ -38,7 +38,8 @@ from benchmarks.quality_data import (
     runs_path,
 )
 from benchmarks.quality_report import TaskReport, write_report
-from benchmarks.servers import free_port, spawned, whetstone_command
+from benchmarks.servers import whetstone_command
+from server.processes import free_port, spawned
 
 # The committed results' item counts (about 45 minutes on 2 shared cores).
 DEFAULT_LIMITS = {"arithmetic": 300, "arc_easy": 300, "gsm8k": 60}

@@ -46,9 +46,7 @@ from tqdm import tqdm
 from benchmarks.servers import (
     WHETSTONE_CPU_ENV,
     WHETSTONE_CPU_FLAGS,
-    free_port,
     prepared_model_dir,
-    spawned,
     vllm_command,
     whetstone_command,
 )
@@ -65,6 +63,7 @@ from benchmarks.serving_report import (
 from clients import AsyncWhetstoneClient
 from clients.pool import run_closed_loop
 from clients.prompts import LOAD_PROMPTS
+from server.processes import free_port, spawned
 
 log = logging.getLogger("benchmarks.serving")
 

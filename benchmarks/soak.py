@@ -36,10 +36,11 @@ import httpx
 from tqdm import tqdm
 
 from benchmarks.environment import machine
-from benchmarks.servers import free_port, spawned_process, whetstone_command
+from benchmarks.servers import whetstone_command
 from clients import AsyncWhetstoneClient, WhetstoneError
 from clients.pool import run_closed_loop
 from clients.stats import percentile
+from server.processes import free_port, spawned_process
 
 PROMPTS = (
     "What is 6 times 7?",

@@ -21,8 +21,9 @@ from typing import Any
 
 from benchmarks.environment import machine
 from benchmarks.interleaved import timed_requests
-from benchmarks.servers import free_port, spawned, whetstone_command
+from benchmarks.servers import whetstone_command
 from clients.prompts import LOAD_PROMPTS
+from server.processes import free_port, spawned
 
 ALPHA = 4.0
 WAYS: dict[str, dict[str, Any]] = {

@@ -5,19 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from server.amortize.adapters import ADAPTER_CONFIG, AdapterError, check_rank, model_fingerprint
 from server.amortize.sft_set import (
@@ -31,6 +24,7 @@ from server.amortize.sft_set import (
     write_examples,
 )
 from server.amortize.traces import read_traces, summarize
+from server.processes import ServerStartError, free_port, spawned
 
 logger = logging.getLogger(__name__)
 SFT_SET = "sft.jsonl"
@@ -95,7 +89,7 @@ def run_sharpen_sft(args: argparse.Namespace) -> int | str:
 
     try:
         return sharpen_sft(args)
-    except (SftDataError, AdapterError, ValueError) as exc:
+    except (SftDataError, AdapterError, ServerStartError, ValueError) as exc:
         return f"whetstone sharpen-sft: {exc}"
     except WhetstoneError as exc:
         return f"whetstone sharpen-sft: the server failed: {exc} (answers so far are kept; run again)"
@@ -186,38 +180,9 @@ def server_url(url: str | None, model_dir: Path, log_path: Path) -> Iterator[str
     if url:
         yield url
         return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--model", str(model_dir),
                "--enforce-eager", "--kv-cache-gib", "1"]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    logger.info("starting a whetstone server on port %d (log %s)", port, log_path)
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=os.environ | {"HF_HUB_OFFLINE": "1"})
-    started = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(started, proc, log_path)
+    address = f"http://127.0.0.1:{port}"
+    with spawned(command, address, log_path, startup_timeout=SERVER_START_TIMEOUT) as started:
         yield started
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    """Return once the server answers /health with 200; SftDataError if it exits or never does."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SftDataError(f"the whetstone server exited with {proc.returncode}; see {log_path}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise SftDataError(f"the whetstone server was not healthy in {SERVER_START_TIMEOUT:.0f} s: {log_path}")

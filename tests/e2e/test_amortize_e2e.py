@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from openai import OpenAI
 
 from server.amortize.adapters import model_fingerprint
 from server.amortize.traces import read_traces
-from tests.e2e.conftest import free_port, wait_until_healthy
+from tests.e2e.conftest import spawned_server
 
 PROMPTS = 24
 ENV = os.environ | {"HF_HUB_OFFLINE": "1"}
@@ -30,23 +29,8 @@ ENV = os.environ | {"HF_HUB_OFFLINE": "1"}
 @contextmanager
 def whetstone(flags: list[str], log_path: Path) -> Iterator[str]:
     """A `whetstone serve` subprocess (eager) with extra flags, stopped on exit."""
-    port = free_port()
-    command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--enforce-eager",
-               "--kv-cache-gib", "1", "--max-model-len", "2048", *flags]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=ENV, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, proc, log_path)
+    with spawned_server(log_path, *flags) as (url, _):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def whetstone_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -27,7 +27,8 @@ MESSAGES = [{"role": "user", "content": "Write a long story about a cat who lear
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    with spawned_server(tmp_path_factory.mktemp("resilience"), "--shutdown-timeout", "60") as spawned:
+    log_path = tmp_path_factory.mktemp("resilience") / "server.log"
+    with spawned_server(log_path, "--shutdown-timeout", "60") as spawned:
         yield spawned
 
 

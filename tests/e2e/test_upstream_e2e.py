@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS, spawned, spawned_process, vllm_command
-from tests.e2e.conftest import free_port
+from benchmarks.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS, vllm_command
+from server.processes import free_port, spawned, spawned_process
 from tests.e2e.test_foundation_e2e import reference_model, rescore
 
 MODEL = "SmolLM2-135M-Instruct"
