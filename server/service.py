@@ -285,7 +285,8 @@ class SharpeningService:
             ignore_eos=request.ignore_eos,
             skip_special_tokens=tools is None or tools.mode != "auto",
         )
-        await self._check_sampling(sampling, constrained)
+        if sampling.max_tokens > 0:  # max_tokens 0 only scores the prompt: nothing is sampled
+            await self._check_sampling(sampling, constrained)
         return GenerationJob(prompt, sampling, config, request.n, logprobs, source, tools=tools)
 
     async def _check_sampling(self, sampling: SamplingSpec, constrained: RequestedConstraint | None) -> None:

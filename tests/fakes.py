@@ -93,6 +93,8 @@ class FakeEngine:
         return scores
 
     async def check_sampling(self, sampling: SamplingSpec) -> None:
+        if sampling.max_tokens < 1:  # like vLLM's SamplingParams
+            raise EngineInputError(f"max_tokens must be at least 1, got {sampling.max_tokens}", "max_tokens")
         constraint = sampling.constraint
         if constraint is None:
             return
