@@ -254,7 +254,8 @@ def whetstone_server(args: argparse.Namespace, model_dir: str) -> AbstractContex
 def upstream_server(args: argparse.Namespace, vllm_url: str) -> AbstractContextManager[str]:
     """whetstone in upstream mode (no engine of its own) in front of a running vLLM server."""
     port = free_port()
-    command = whetstone_command(port, ["--upstream", vllm_url])
+    flags = ["--upstream", vllm_url, "--upstream-stream-interval", str(args.upstream_stream_interval)]
+    command = whetstone_command(port, flags)
     return spawned(command, f"http://127.0.0.1:{port}", args.out / "serving_upstream_server.log")
 
 
@@ -300,6 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-upstream",
         action="store_true",
         help=f"skip `{UPSTREAM_WAY}`, whetstone in upstream mode in front of the (last) vLLM server",
+    )
+    parser.add_argument(
+        "--upstream-stream-interval",
+        type=int,
+        default=1,
+        help=f"`{UPSTREAM_WAY}`: tokens per upstream stream event (whetstone's "
+        "--upstream-stream-interval; fewer events, coarser pruning)",
     )
     parser.add_argument(
         "--enforce-eager",
