@@ -21,6 +21,7 @@ Examples:
   python -m benchmarks.quality --limit 200 gsm8k=50 --concurrency 3
   python -m benchmarks.quality --url http://127.0.0.1:8000 --tasks arithmetic
   python -m benchmarks.quality --report-only                       # rebuild from the cache
+  python -m benchmarks.quality --tasks arithmetic arc_easy          # the committed strategies run
   python -m benchmarks.quality --tasks arithmetic --strategy-items 40 --strategies smc mcmc
 """
 

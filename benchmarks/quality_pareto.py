@@ -9,6 +9,7 @@ particle, fork and MH proposal).
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class Point:
     result: MethodResult
     tokens: float
     versus_greedy: tuple[float, float, float]
+    same_as_greedy: float | None = None  # live: the share of items answered as greedy answered
 
     @property
     def label(self) -> str:
@@ -154,9 +156,12 @@ def task_pareto(
                     (0.0, 0.0, 0.0))]
     points += offline_points(items, greedy, report.sizes, report.subsets, seed)
     for strategy, records in answers.items():
-        result = summarize(strategy, STRATEGY_N, [[live_sample(records[i.id], task)] for i in items])
+        samples = [live_sample(records[i.id], task) for i in items]
+        result = summarize(strategy, STRATEGY_N, [[s] for s in samples])
         tokens = statistics.fmean(float(records[i.id]["completion_tokens"] or 0) for i in items)
-        points.append(Point(strategy, STRATEGY_N, True, result, tokens, paired_difference(result, greedy)))
+        same = statistics.fmean(s.answer == i.greedy.answer for s, i in zip(samples, items, strict=True))
+        versus = paired_difference(result, greedy)
+        points.append(Point(strategy, STRATEGY_N, True, result, tokens, versus, same))
     return TaskPareto(task, len(items), tuple(points))
 
 
@@ -214,10 +219,12 @@ def observations(pareto: TaskPareto) -> list[str]:
                        f"with {bon.tokens:.0f} tokens")
         lines.append(f"- {point.label}: {pct(point.result.accuracy)}% ({diff:+.1f} points [{low:+.1f}, "
                      f"{high:+.1f}], {verdict}) for {point.tokens:.0f} generated tokens per question, "
-                     f"{point.tokens / greedy.tokens:.1f}x greedy's {greedy.tokens:.0f}{compare}.")
+                     f"{point.tokens / greedy.tokens:.1f}x greedy's {greedy.tokens:.0f}{compare}; "
+                     f"it gives greedy's answer on {pct(point.same_as_greedy or 0.0)}% of the items.")
     gains = [p.label for p in pareto.points if p.method != GREEDY and p.versus_greedy[1] > 0]
     lines.append(
-        f"- Significant gains over greedy on these {pareto.items} items: {', '.join(gains)}." if gains else
+        f"- Paired intervals above 0 on these {pareto.items} items: {', '.join(gains)} ({len(gains)} of "
+        f"{len(pareto.points) - 1} comparisons with greedy; unadjusted for multiplicity)." if gains else
         f"- No way beats greedy significantly on these {pareto.items} items: every paired interval "
         "includes 0 or lies below it, and every other way spends more tokens than greedy."
     )
@@ -274,7 +281,8 @@ def pareto_plot_name(task: str) -> str:
 def pareto_sections(
     reports: Sequence[TaskReport], out: Path, strategies: Sequence[str], item_count: int, seed: int = 0
 ) -> list[str]:
-    """The strategies' markdown section (empty when none was asked or cached) with its plots written."""
+    """The strategies' markdown section (empty when none was asked or cached); writes its plots and
+    OUT/quality_pareto.json."""
     if not strategies:
         return []
     paretos = [p for r in reports if (p := task_pareto(r, out, strategies, item_count, seed)) is not None]
@@ -282,4 +290,17 @@ def pareto_sections(
         return []
     for pareto in paretos:
         write_pareto_plot(pareto, out / pareto_plot_name(pareto.task.name))
+    summary = {p.task.name: [point_summary(point, p.items) for point in p.points] for p in paretos}
+    (out / "quality_pareto.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return section(paretos, out, reports[0].sizes)
+
+
+def point_summary(point: Point, items: int) -> dict[str, object]:
+    """A point as JSON: accuracy with its intervals, tokens, and for a live strategy its agreement."""
+    r = point.result
+    return {
+        "way": point.label, "method": point.method, "n": point.n, "live": point.live, "items": items,
+        "accuracy": round(r.accuracy, 4), "wilson_95": [round(r.ci_low, 4), round(r.ci_high, 4)],
+        "vs_greedy_points": [round(100 * x, 2) for x in point.versus_greedy],
+        "mean_generated_tokens": round(point.tokens, 2), "same_answer_as_greedy": point.same_as_greedy,
+    }

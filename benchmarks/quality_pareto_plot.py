@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from benchmarks.quality_plots import COLORS, DPI
 from benchmarks.quality_stats import GREEDY, METHOD_LABELS
@@ -56,6 +57,9 @@ def write_pareto_plot(pareto: TaskPareto, path: Path) -> None:
         error_bars(ax, [point], color=color, marker=marker, markersize=9, linestyle="none",
                    label=point.label)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("mean generated tokens per question (log scale; usage.completion_tokens)")
     ax.set_ylabel("accuracy (%), 95% Wilson interval")
     ax.set_title(f"{pareto.task.name}: accuracy vs generated tokens ({pareto.items} items)")

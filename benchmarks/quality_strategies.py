@@ -29,7 +29,8 @@ log = logging.getLogger("benchmarks.quality")
 STRATEGY_N = 8
 ALPHA = 4.0  # Karan & Du's alpha; also the stepwise latency benchmark's
 LIVE_STRATEGIES = ("power", "smc", "mcmc", "confidence")
-DEFAULT_STRATEGY_ITEMS = 40
+# The committed results' item count (arithmetic and arc_easy, ~10 min of requests on 2 cores).
+DEFAULT_STRATEGY_ITEMS = 150
 
 
 def strategy_request(strategy: str, task: Task) -> dict[str, Any]:

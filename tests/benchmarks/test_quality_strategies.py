@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,7 @@ def test_points_cost_every_candidate_and_compare_on_the_shared_items(tmp_path: P
     smc, mcmc = (next(p for p in pareto.live if p.method == m) for m in ("smc", "mcmc"))
     assert (smc.result.accuracy, smc.tokens) == (1.0, 90)
     assert mcmc.result.accuracy == 0.0 and mcmc.versus_greedy[0] == -1.0
+    assert (smc.same_as_greedy, mcmc.same_as_greedy) == (1.0, 0.0)
     assert [p.label for p in pareto_front(pareto.points)] == ["greedy"]
 
 
@@ -132,5 +134,8 @@ def test_report_only_adds_the_pareto_section_and_plot_and_no_strategies_leaves_i
     assert "| mcmc (one chain) | 0.0 [0.0, 56.1] |" in text
     assert "No way beats greedy significantly on these 3 items" in text
     assert (tmp_path / "quality_pareto_arithmetic.png").stat().st_size > 10_000
+    summary = json.loads((tmp_path / "quality_pareto.json").read_text())
+    smc = next(p for p in summary["arithmetic"] if p["method"] == "smc")
+    assert (smc["accuracy"], smc["mean_generated_tokens"], smc["items"]) == (1.0, 90.0, 3)
     assert quality.main([*common, "--no-strategies"]) == 0
     assert "live strategies" not in (tmp_path / "quality.md").read_text()
