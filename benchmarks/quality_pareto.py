@@ -14,11 +14,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from benchmarks.datasets import Task, load_task
 from benchmarks.quality_data import Record, grade, graded_items, raw_path, read_records
 from benchmarks.quality_pareto_plot import write_pareto_plot
+from benchmarks.quality_report import TaskReport, pct
 from benchmarks.quality_stats import (
     BEST_OF_N,
     BEST_OF_N_MEAN,
@@ -40,9 +40,6 @@ from benchmarks.quality_strategies import (
     strategy_request,
     strategy_runs_path,
 )
-
-if TYPE_CHECKING:
-    from benchmarks.quality_report import TaskReport
 
 OFFLINE = (BEST_OF_N, BEST_OF_N_MEAN, MAJORITY)
 
@@ -166,8 +163,7 @@ def task_pareto(
 
 
 def pareto_front(points: Sequence[Point]) -> list[Point]:
-    """The points no other point beats: none is at least as accurate for fewer or equal tokens
-    with one of the two strictly better."""
+    """The points no other point dominates (as accurate for no more tokens, better in one), by tokens."""
     def dominated(p: Point) -> bool:
         return any(
             q.result.accuracy >= p.result.accuracy and q.tokens <= p.tokens
@@ -175,11 +171,6 @@ def pareto_front(points: Sequence[Point]) -> list[Point]:
             for q in points
         )
     return sorted((p for p in points if not dominated(p)), key=lambda p: p.tokens)
-
-
-def pct(value: float) -> str:
-    """A proportion as a percentage with one decimal."""
-    return f"{100 * value:.1f}"
 
 
 def row(point: Point, greedy_tokens: float) -> str:
@@ -193,7 +184,7 @@ def row(point: Point, greedy_tokens: float) -> str:
 
 def table(pareto: TaskPareto, sizes: Sequence[int]) -> list[str]:
     """Greedy, the offline rules at N = 8 and the largest N, and the live strategies."""
-    shown = sorted({n for n in (STRATEGY_N, max(sizes)) if n in sizes})
+    shown = {STRATEGY_N, max(sizes)}
     rows = [pareto.greedy] + [p for m in OFFLINE for p in pareto.offline(m) if p.n in shown] + pareto.live
     return [
         "| way | accuracy % [95% Wilson CI] | vs greedy, points [paired 95% CI] "
@@ -206,15 +197,14 @@ def table(pareto: TaskPareto, sizes: Sequence[int]) -> list[str]:
 def observations(pareto: TaskPareto) -> list[str]:
     """Plain statements of what the points show, gains and the absence of gains alike."""
     greedy = pareto.greedy
-    same_n = {p.method: p for p in pareto.offline(BEST_OF_N) if p.n == STRATEGY_N}
+    bon = next((p for p in pareto.offline(BEST_OF_N) if p.n == STRATEGY_N), None)
     lines = []
     for point in pareto.live:
         diff, low, high = (100 * x for x in point.versus_greedy)
         verdict = ("better than greedy" if low > 0 else "worse than greedy" if high < 0
                    else "not distinguishable from greedy")
         compare = ""
-        if BEST_OF_N in same_n:
-            bon = same_n[BEST_OF_N]
+        if bon is not None:
             compare = (f"; best-of-{STRATEGY_N} (lp 0) reaches {pct(bon.result.accuracy)}% "
                        f"with {bon.tokens:.0f} tokens")
         lines.append(f"- {point.label}: {pct(point.result.accuracy)}% ({diff:+.1f} points [{low:+.1f}, "
@@ -261,8 +251,10 @@ def section(paretos: Sequence[TaskPareto], out: Path, sizes: Sequence[int]) -> l
         "pruned best_of_n generates fewer tokens for the same choice).",
         "- Generated tokens per question: `usage.completion_tokens` for a live strategy (every candidate, "
         "particle, fork and MH proposal); the N candidates' lengths summed for the offline rules.",
-        "- One answer per item and strategy: the intervals are wide. Paired intervals compare with "
-        "greedy on the same items (normal approximation).",
+        "- One answer per item and strategy, so one seed's luck: the intervals are wide. Paired "
+        "intervals compare with greedy on the same items (normal approximation, not adjusted for "
+        "the many comparisons). Requests ran several items at a time on the shared machine, so "
+        "latency is not compared here (`benchmarks/stepwise.py` measures it).",
         "",
     ]
     for pareto in paretos:
