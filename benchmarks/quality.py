@@ -11,11 +11,18 @@ N = 1, 2, 4, ... 32 it sub-samples N of the 32 candidates many times per item an
 against greedy decoding, with 95% Wilson intervals and the paper's lift over greedy. It writes
 OUT/quality.md and OUT/quality_*.png; OUT/quality_findings.md, when present, is put on top.
 
+With --strategies (default: power smc mcmc confidence; --no-strategies skips them) it also asks
+the server once per item and strategy (n = 8, the strategy's defaults) on the first
+--strategy-items items of each task, caches the answers under OUT/quality_raw/strategies/, and
+adds an accuracy-versus-generated-tokens (Pareto) section per task to the report.
+
 Examples:
   python -m benchmarks.quality --enforce-eager --limit 5          # a quick look
   python -m benchmarks.quality --limit 200 gsm8k=50 --concurrency 3
   python -m benchmarks.quality --url http://127.0.0.1:8000 --tasks arithmetic
   python -m benchmarks.quality --report-only                       # rebuild from the cache
+  python -m benchmarks.quality --tasks arithmetic arc_easy          # the committed strategies run
+  python -m benchmarks.quality --tasks arithmetic --strategy-items 40 --strategies smc mcmc
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import logging
 import time
 from pathlib import Path
 
-from benchmarks.datasets import TASKS, load_task
+from benchmarks.datasets import TASKS, Item, load_task
 from benchmarks.quality_collect import Collection, collect_task
 from benchmarks.quality_data import (
     append_record,
@@ -37,7 +44,14 @@ from benchmarks.quality_data import (
     read_records,
     runs_path,
 )
+from benchmarks.quality_pareto import pareto_sections
 from benchmarks.quality_report import TaskReport, write_report
+from benchmarks.quality_strategies import (
+    DEFAULT_STRATEGY_ITEMS,
+    LIVE_STRATEGIES,
+    collect_strategies,
+    uncached_answers,
+)
 from benchmarks.servers import whetstone_command
 from server.processes import free_port, spawned
 
@@ -101,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--seed", type=int, default=0, help="seed of the sub-sampling (default: %(default)s)")
     work.add_argument("--out", type=Path, default=Path("benchmarks/results"),
                       help="results directory (default: %(default)s)")
+    work.add_argument("--strategies", nargs="+", choices=LIVE_STRATEGIES, default=list(LIVE_STRATEGIES),
+                      metavar="STRATEGY",
+                      help="live strategies asked once per item (n=8, their defaults), of "
+                           f"{', '.join(LIVE_STRATEGIES)} (default: all)")
+    work.add_argument("--no-strategies", action="store_true",
+                      help="neither ask nor report the live strategies")
+    work.add_argument("--strategy-items", type=int, default=DEFAULT_STRATEGY_ITEMS,
+                      help="the live strategies run on the first COUNT items of each task "
+                           "(default: %(default)s)")
     work.add_argument("--report-only", action="store_true",
                       help="do not query a server; rebuild the report from OUT/quality_raw/")
     return parser
@@ -121,26 +144,42 @@ def log_run(out: Path, collection: Collection, url: str, spawned: str | None) ->
     append_record(runs_path(out), entry)
 
 
+def live_strategies(args: argparse.Namespace) -> list[str]:
+    """The live strategies to ask and report (none with --no-strategies)."""
+    return [] if args.no_strategies else list(dict.fromkeys(args.strategies))
+
+
 async def collect_all(
     args: argparse.Namespace, url: str, limits: dict[str, int], spawned: str | None
 ) -> None:
-    """Collect every requested task in turn against the server at `url`."""
+    """Collect every requested task in turn against the server at `url`, then its live strategies."""
     for name in args.tasks:
         task = TASKS[name]
         items = load_task(name, limits.get(name, DEFAULT_LIMITS[name]))
-        collection = await collect_task(url, task, items, n=args.max_n, max_tokens=task.max_tokens,
-                                        concurrency=args.concurrency, raw=raw_path(args.out, name))
-        log.info("%s: %d collected, %d failed, %.0f s", name, collection.collected,
-                 collection.failed, collection.seconds)
-        log_run(args.out, collection, url, spawned)
+        if uncached_items(args, name, items):
+            collection = await collect_task(url, task, items, n=args.max_n, max_tokens=task.max_tokens,
+                                            concurrency=args.concurrency, raw=raw_path(args.out, name))
+            log.info("%s: %d collected, %d failed, %.0f s", name, collection.collected,
+                     collection.failed, collection.seconds)
+            log_run(args.out, collection, url, spawned)
+        if strategies := live_strategies(args):
+            await collect_strategies(url, task, load_task(name, args.strategy_items), strategies,
+                                     concurrency=args.concurrency, out=args.out, server=spawned)
+
+
+def uncached_items(args: argparse.Namespace, name: str, items: list[Item]) -> int:
+    """How many of a task's items have no cached candidates yet."""
+    done = cached_ids(raw_path(args.out, name), args.max_n, TASKS[name].max_tokens)
+    return sum(item.id not in done for item in items)
 
 
 def uncached(args: argparse.Namespace, limits: dict[str, int]) -> int:
-    """How many requested items are not in the cache yet."""
+    """How many requested items and live-strategy answers are not in the cache yet."""
     count = 0
     for name in args.tasks:
-        done = cached_ids(raw_path(args.out, name), args.max_n, TASKS[name].max_tokens)
-        count += sum(item.id not in done for item in load_task(name, limits.get(name, DEFAULT_LIMITS[name])))
+        count += uncached_items(args, name, load_task(name, limits.get(name, DEFAULT_LIMITS[name])))
+        count += uncached_answers(args.out, TASKS[name], load_task(name, args.strategy_items),
+                                  live_strategies(args))
     return count
 
 
@@ -190,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     if not reports:
         log.error("nothing to report")
         return 1
-    path = write_report(reports, args.out, runs_path(args.out))
+    extra = pareto_sections(reports, args.out, live_strategies(args), args.strategy_items)
+    path = write_report(reports, args.out, runs_path(args.out), extra)
     log.info("wrote %s", path)
     return 0
 

@@ -278,8 +278,10 @@ PLOTS = [
 ]
 
 
-def render(reports: Sequence[TaskReport], runs_file: Path, findings: str | None) -> str:
-    """The whole markdown report."""
+def render(
+    reports: Sequence[TaskReport], runs_file: Path, findings: str | None, extra: Sequence[str] = ()
+) -> str:
+    """The whole markdown report; `extra` lines (the strategies' section) come before the plots."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# Quality benchmark: greedy vs sharpening on {reports[0].model}", ""]
     if findings:
@@ -291,7 +293,7 @@ def render(reports: Sequence[TaskReport], runs_file: Path, findings: str | None)
                   "Accuracy (%) by N:", "", *accuracy_matrix(r), "",
                   f"Greedy, one sample and N={r.largest}:", "", *headline_table(r), "",
                   "Observed:", "", *observations(r), ""]
-    lines += ["## Plots", ""]
+    lines += [*extra, "## Plots", ""]
     lines += [f"![{title}]({name})\n" for name, title in PLOTS]
     lines += ["## Every method at every N", ""]
     for r in reports:
@@ -299,12 +301,14 @@ def render(reports: Sequence[TaskReport], runs_file: Path, findings: str | None)
     return "\n".join(lines)
 
 
-def write_report(reports: Sequence[TaskReport], out: Path, runs_file: Path) -> Path:
-    """Write OUT/quality.md and its plots; return the markdown's path."""
+def write_report(
+    reports: Sequence[TaskReport], out: Path, runs_file: Path, extra: Sequence[str] = ()
+) -> Path:
+    """Write OUT/quality.md and its plots (`extra`: more markdown lines); return the markdown's path."""
     out.mkdir(parents=True, exist_ok=True)
     write_plots(reports, out)
     findings_path = out / FINDINGS_FILE
     findings = findings_path.read_text(encoding="utf-8") if findings_path.exists() else None
     path = out / "quality.md"
-    path.write_text(render(reports, runs_file, findings), encoding="utf-8")
+    path.write_text(render(reports, runs_file, findings, extra), encoding="utf-8")
     return path

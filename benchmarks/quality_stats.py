@@ -153,6 +153,11 @@ def subsets(pool: int, size: int, count: int, rng: random.Random) -> list[tuple[
     return [tuple(sorted(rng.sample(range(pool), size))) for _ in range(count)]
 
 
+def item_subsets(item: ItemSamples, n: int, count: int, seed: int) -> list[tuple[int, ...]]:
+    """The item's N-subsets every method sees (the same for a given seed, item and N)."""
+    return subsets(len(item.samples), n, count, random.Random(f"{seed}:{item.id}:{n}"))
+
+
 def item_choices(
     item: ItemSamples, n: int, count: int, seed: int
 ) -> dict[str, list[Sample]]:
@@ -161,7 +166,7 @@ def item_choices(
     by_score = rank_positions(samples, 0.0)
     by_mean = rank_positions(samples, 1.0)
     chosen: dict[str, list[Sample]] = {method: [] for method in SELECTION_METHODS}
-    for subset in subsets(len(samples), n, count, random.Random(f"{seed}:{item.id}:{n}")):
+    for subset in item_subsets(item, n, count, seed):
         chosen[BEST_OF_N].append(samples[best_of(by_score, subset)])
         chosen[BEST_OF_N_MEAN].append(samples[best_of(by_mean, subset)])
         chosen[MAJORITY].append(samples[majority_of(samples, by_score, subset)])
