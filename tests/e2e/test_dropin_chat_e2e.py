@@ -12,7 +12,7 @@ import pytest
 from openai import BadRequestError, OpenAI
 from pydantic import BaseModel
 
-from tests.e2e.test_foundation_e2e import reference_model
+from tests.e2e.test_foundation_e2e import position_logprobs, reference_model
 
 MODEL = "SmolLM2-135M-Instruct"
 FEW = {"sharpening": {"n": 3, "seed": 7}}
@@ -209,20 +209,6 @@ def test_tool_results_round_trip(client: OpenAI) -> None:
 
 
 # -- scores stay raw (or say exactly what they are) -----------------------------------------------
-
-
-def position_logprobs(model_dir: Path, messages: Any, completion: list[int]) -> Any:
-    """log pi(. | x, y_<t) for each completion position under the float32 reference model."""
-    import torch
-
-    tokenizer, model = reference_model(model_dir)
-    prompt = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, return_dict=False
-    )
-    ids = torch.tensor([list(prompt) + completion])
-    with torch.no_grad():
-        logprobs = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
-    return logprobs[len(prompt) - 1 : len(prompt) - 1 + len(completion)]
 
 
 def greedy_candidate(client: OpenAI, messages: Any, max_tokens: int = 16, **extra: Any) -> dict[str, Any]:

@@ -68,8 +68,8 @@ def reference_model(model_dir: Path) -> tuple[Any, Any]:
     return AutoTokenizer.from_pretrained(model_dir), model
 
 
-def rescore(model_dir: Path, messages: list[dict[str, str]], completion: list[int]) -> float:
-    """Sum of log pi(y_t | x, y_<t) for the completion tokens under the reference model."""
+def position_logprobs(model_dir: Path, messages: Any, completion: list[int]) -> Any:
+    """log pi(. | x, y_<t) for each completion position under the float32 reference model."""
     import torch
 
     tokenizer, model = reference_model(model_dir)
@@ -79,8 +79,13 @@ def rescore(model_dir: Path, messages: list[dict[str, str]], completion: list[in
     ids = torch.tensor([list(prompt) + completion])
     with torch.no_grad():
         logprobs = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
-    start = len(prompt) - 1
-    return sum(logprobs[start + i, tok].item() for i, tok in enumerate(completion))
+    return logprobs[len(prompt) - 1 : len(prompt) - 1 + len(completion)]
+
+
+def rescore(model_dir: Path, messages: list[dict[str, str]], completion: list[int]) -> float:
+    """Sum of log pi(y_t | x, y_<t) for the completion tokens under the reference model."""
+    rows = position_logprobs(model_dir, messages, completion)
+    return sum(rows[i, tok].item() for i, tok in enumerate(completion))
 
 
 def test_best_of_n_reports_true_scores_and_picks_the_best(client: OpenAI, model_dir: Path) -> None:
