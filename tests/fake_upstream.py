@@ -39,6 +39,7 @@ class FakeUpstream:
     step_seconds: float = 0.0
     healthy: bool = True
     break_after: int | None = None  # drop the connection after this many chunks (a dying server)
+    drops: int = 0  # drop this many coming streams before their first chunk (stale connections)
     running: int = 0
     finished: int = 0
     disconnected: int = 0
@@ -88,6 +89,9 @@ class FakeUpstream:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         self.running += 1
         try:
+            if self.drops:
+                self.drops -= 1
+                raise ConnectionAbortedError("the fake upstream dropped a stream")
             for sent, chunk in enumerate(self.chunks(request)):
                 if self.break_after is not None and sent >= self.break_after:
                     raise ConnectionAbortedError("the fake upstream died mid-stream")

@@ -185,6 +185,23 @@ async def test_an_unreachable_upstream_is_skipped_and_candidates_retry_elsewhere
         await pool.shutdown()
 
 
+async def test_a_stream_dropped_before_any_token_is_sent_again_once(fakes: StartFake) -> None:
+    fake, url = fakes()
+    pool = UpstreamPool([url])
+    await pool.start()
+    try:
+        fake.drops, before = 1, len(fake.bodies)  # e.g. a kept-alive connection the upstream had closed
+        updates = await collect(pool.stream_candidate([1], SamplingSpec(10, seed=1), "d-0"))
+        assert updates[-1].finish_reason == "stop" and len(fake.bodies) == before + 2
+        assert pool.upstream_status()[0].healthy  # one dropped stream does not take it out
+        fake.drops = 2  # dropped again on the second try: the upstream is taken out
+        with pytest.raises(EngineError):
+            await collect(pool.stream_candidate([1], SamplingSpec(10, seed=1), "d-1"))
+        assert not pool.upstream_status()[0].healthy
+    finally:
+        await pool.shutdown()
+
+
 async def test_a_mid_stream_death_is_an_engine_error(fakes: StartFake) -> None:
     fake, url = fakes()
     pool = UpstreamPool([url])

@@ -27,7 +27,7 @@ from server.engines.base import (
     UpstreamStatus,
 )
 from server.engines.tokenizer import Tokenizer
-from server.engines.upstream import Upstream, UpstreamRefused, UpstreamUnreachable
+from server.engines.upstream import StreamDropped, Upstream, UpstreamRefused, UpstreamUnreachable
 from server.sharpening import TokenLogprob
 
 logger = logging.getLogger(__name__)
@@ -234,22 +234,27 @@ class UpstreamPool:
         fails before sending anything for it."""
         key = affinity_key(request_id)
         self._active.add(request_id)
+        dropped_before = False
         try:
-            for attempt in range(len(self.members)):
+            attempt = 0
+            while True:
                 member = self._pick(key)
                 member.inflight += 1
-                sent = False
                 try:
                     stream = member.upstream.stream_candidate(
                         prompt_token_ids, sampling, lambda: request_id in self._aborted
                     )
                     async for update in stream:
-                        sent = True
                         yield update
                     return
                 except UpstreamUnreachable as exc:  # a mid-stream failure is left to the health checks
+                    if isinstance(exc, StreamDropped) and not dropped_before:
+                        dropped_before = True  # maybe a stale kept-alive connection: send it again once
+                        logger.info("candidate %s sent again: its stream closed before any token", request_id)
+                        continue
                     self._fail(member, exc)
-                    if sent or attempt == len(self.members) - 1 or not self.is_healthy():
+                    attempt += 1
+                    if attempt == len(self.members) or not self.is_healthy():
                         raise
                     logger.info("candidate %s retried on another upstream", request_id)
                 finally:

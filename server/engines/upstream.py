@@ -28,6 +28,11 @@ class UpstreamUnreachable(EngineError):
     """The upstream could not be reached, or failed before sending anything for a request."""
 
 
+class StreamDropped(UpstreamUnreachable):
+    """The upstream took the request but closed the connection before its first event: a kept-alive
+    connection it had just closed, or a dying server."""
+
+
 class UpstreamRefused(RuntimeError):
     """An upstream that answers but must not serve (another model, or processed log-probabilities)."""
 
@@ -248,7 +253,12 @@ class Upstream:
                         elif update.token_ids or update.text:
                             yield update
         except (httpx.HTTPError, ValueError) as exc:
-            failure = EngineError if received else UpstreamUnreachable
+            if received:
+                failure: type[EngineError] = EngineError
+            elif isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                failure = UpstreamUnreachable
+            else:
+                failure = StreamDropped
             raise failure(f"upstream {self.url} failed: {exc!r}") from exc
         if aborted():
             yield CandidateUpdate(finish_reason="abort", finished=True)
