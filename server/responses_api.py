@@ -29,6 +29,17 @@ REFUSED = {
     "max_tool_calls": "tool calling is not offered on /v1/responses",
     "context_management": "context management is not supported",
 }
+# Chat-completions fields sent here by mistake would each change the answer: refused, with the
+# Responses API's own name where it has one.
+CHAT_ONLY = {
+    "messages": "send the conversation as input",
+    "max_tokens": "use max_output_tokens",
+    "max_completion_tokens": "use max_output_tokens",
+    "response_format": "structured output is not offered on /v1/responses; use /v1/chat/completions",
+    "n": "one answer per response; use /v1/chat/completions for n",
+    "seed": "not offered on /v1/responses; use /v1/chat/completions for seeded sampling",
+    "stop": "not offered on /v1/responses; use /v1/chat/completions for stop strings",
+}
 # Sharpening runs the chat machinery: its parameter names become the Responses API's.
 CHAT_PARAMS = {"messages": "input", "max_tokens": "max_output_tokens"}
 
@@ -98,6 +109,9 @@ class ResponsesRequest(BaseModel):
         for name, why in REFUSED.items():
             if (self.model_extra or {}).get(name) not in (None, [], False):
                 yield InvalidRequest(f"{name}: {why}", param=name)
+        for name, instead in CHAT_ONLY.items():
+            if name in (self.model_extra or {}):
+                yield InvalidRequest(f"{name} is a chat-completions field: {instead}", param=name)
 
     def as_chat(self) -> ChatCompletionRequest:
         """The same request as a chat completion: instructions first, as a system message."""

@@ -100,6 +100,9 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"max_output_tokens": 100000}, "max_output_tokens"),
     ({"temperature": 5}, "temperature"),
     ({"model": "gpt-9"}, "model"),
+    ({"max_tokens": 5}, "max_tokens"),
+    ({"seed": 1}, "seed"),
+    ({"messages": [{"role": "user", "content": "hi"}]}, "messages"),
 ]
 
 
