@@ -85,7 +85,7 @@ def write_report(out: Path, table: dict[str, dict[str, float]], samples: list[Sa
         f"{'eager' if args.enforce_eager else 'compiled'} mode. {len(args.prompts)} chat prompts, "
         f"max_tokens {args.max_tokens}, requests one at a time, seed 1000+i per prompt; alpha {ALPHA}; "
         "smc and mcmc with their defaults (checkpoints of 32 tokens, ESS threshold 0.5; 4 blocks, "
-        "2 MH steps per block). A small run: medians of a few requests, not a quality comparison.",
+        "2 MH steps per block). Medians over the prompts; latency only, not a quality comparison.",
         "",
         "| way | median latency (s) | x one sample | mean generated tokens | mean candidates drawn |",
         "|---|---|---|---|---|",
@@ -102,10 +102,11 @@ def write_report(out: Path, table: dict[str, dict[str, float]], samples: list[Sa
         f"(target <= {SMC_TARGET}: {verdict})",
         f"- mcmc median latency / one sample: **{ratios['mcmc']:.2f}x**",
         f"- smc forked {table['smc_8']['mean_candidates_drawn'] - 8:.1f} particles per request on average "
-        f"(mean answer length of one sample: {table['one_sample']['mean_generated_tokens']:.0f} tokens). "
-        "smc and mcmc sample at temperature 1/alpha, which also shortens answers; with short answers "
-        "few particles reach a checkpoint, so a run with longer answers is needed to judge the cost of "
-        "forking and resampling.",
+        f"(every particle that goes on past a 32-token checkpoint is a fork; mean answer length of one "
+        f"sample: {table['one_sample']['mean_generated_tokens']:.0f} tokens). smc and mcmc sample at "
+        "temperature 1/alpha, which also shortens answers"
+        + (": with answers this short few particles reach a checkpoint, so this run says little about the "
+           "cost of forking and resampling." if table["smc_8"]["mean_candidates_drawn"] < 10 else "."),
     ]
     (out / "stepwise.md").write_text("\n".join(lines) + "\n")
 
