@@ -25,22 +25,22 @@ import math
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from benchmarks.amortize_report import write_report
 from benchmarks.datasets import TASKS, Item, load_task
-from benchmarks.servers import prepared_model_dir, whetstone_command, whetstone_executable
+from benchmarks.servers import prepared_model_dir, whetstone_executable, whetstone_server
 from clients import Completion, WhetstoneClient
-from server.processes import free_port, spawned
 
 log = logging.getLogger("benchmarks.amortize")
 RESULTS = Path(__file__).parent / "results"
 SAMPLE_SEED = 1000  # item i's temperature-1 sample uses seed SAMPLE_SEED + i on both sides
 BON_SEED = 5000
+EAGER = True  # LoRA turns torch.compile off on CPU anyway; both servers run alike
 
 
 def split(task: str, eval_count: int, train_count: int) -> tuple[list[Item], list[Item]]:
@@ -99,7 +99,7 @@ def answer_all(
                     "server_logprob_sum": chosen.logprob_sum if chosen else None,
                     "generated_tokens": reply.usage.completion_tokens if reply.usage else None,
                     "latency": reply.latency}
-        for row in pool.map(one, jobs):
+        for row in tqdm(pool.map(one, jobs), total=len(jobs), desc=f"{task} answers", unit="answer"):
             out.write(json.dumps(row) + "\n")
             out.flush()
 
@@ -147,15 +147,6 @@ def base_loglik(model_dir: str, items: dict[str, Item], rows: list[dict[str, Any
         row["base_logprob_sum"] = float(picked.sum())
 
 
-@contextmanager
-def server(flags: list[str], log_path: Path) -> Iterator[str]:
-    """A whetstone server in eager mode (LoRA turns torch.compile off on CPU anyway)."""
-    port = free_port()
-    command = whetstone_command(port, flags, enforce_eager=True)
-    with spawned(command, f"http://127.0.0.1:{port}", log_path) as url:
-        yield url
-
-
 def run_task(args: argparse.Namespace, task: str, model_dir: str) -> None:
     """Collect, train, evaluate and re-score one task."""
     evaluation, train = split(task, args.eval, args.train)
@@ -165,12 +156,12 @@ def run_task(args: argparse.Namespace, task: str, model_dir: str) -> None:
     adapters = {n: args.work / f"{task}-sft-{n}" for n in args.n}
     base_methods = {m: s for m, s in table.items() if "model" not in s}
     started = time.monotonic()
-    with server([], args.work / f"{task}-base.log") as url:
+    with whetstone_server([], EAGER, args.work / f"{task}-base.log") as url:
         answer_all(url, task, evaluation, base_methods, cache, args.concurrency)
         for n, adapter in adapters.items():
             sharpen(url, task, train, n, adapter, args.epochs, args.batch_size)
     lora = [f"--lora=sft-{n}={path}" for n, path in adapters.items()]
-    with server(lora, args.work / f"{task}-lora.log") as url:
+    with whetstone_server(lora, EAGER, args.work / f"{task}-lora.log") as url:
         answer_all(url, task, evaluation, {m: s for m, s in table.items() if "model" in s}, cache,
                    args.concurrency)
     rows = read_rows(cache)

@@ -15,17 +15,15 @@ import json
 import logging
 import statistics
 import time
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.environment import machine
 from benchmarks.interleaved import timed_requests
-from benchmarks.servers import whetstone_command
+from benchmarks.servers import given_or_started_server
 from clients.prompts import LOAD_PROMPTS
 from clients.stats import percentile
-from server.processes import free_port, spawned
 
 WAYS: dict[str, dict[str, Any]] = {
     "greedy": {"temperature": 0.0, "sharpening": {"strategy": "none"}},
@@ -180,20 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def spawned_server(args: argparse.Namespace) -> AbstractContextManager[str]:
-    """A whetstone server subprocess for this benchmark."""
-    port = free_port()
-    command = whetstone_command(port, (), args.enforce_eager)
-    return spawned(command, f"http://127.0.0.1:{port}", args.out / "pruning_server.log")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report."""
     args = build_parser().parse_args(argv)
     args.prompts = list(LOAD_PROMPTS[: args.prompts])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
-    with nullcontext(args.url) if args.url else spawned_server(args) as url:
+    with given_or_started_server(args.url, args.enforce_eager, args.out / "pruning_server.log") as url:
         samples = measure(url, args.max_tokens, args.prompts)
     table = summarise(samples)
     write_report(args.out, table, samples, args, time.perf_counter() - started)

@@ -1,5 +1,5 @@
-"""Server commands for benchmarks (whetstone, vLLM's own server) and a free port to run them on;
-server/processes.py starts and stops them."""
+"""Benchmark servers: whetstone and vLLM's own server, their commands, and a whetstone server
+started on a free port (server/processes.py starts and stops them)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+
+from server.processes import free_port, spawned
 
 log = logging.getLogger("benchmarks.servers")
 
@@ -31,6 +34,21 @@ def whetstone_command(port: int, flags: Sequence[str] = (), enforce_eager: bool 
     if enforce_eager:
         command.append("--enforce-eager")
     return command
+
+
+def whetstone_server(
+    flags: Sequence[str], enforce_eager: bool, log_path: Path
+) -> AbstractContextManager[str]:
+    """A `whetstone serve` subprocess on a free loopback port, ready when entered; yields its URL."""
+    port = free_port()
+    return spawned(whetstone_command(port, flags, enforce_eager), f"http://127.0.0.1:{port}", log_path)
+
+
+def given_or_started_server(
+    url: str | None, enforce_eager: bool, log_path: Path
+) -> AbstractContextManager[str]:
+    """The server at `url` when one is given, else a whetstone server started for the benchmark."""
+    return nullcontext(url) if url else whetstone_server((), enforce_eager, log_path)
 
 
 def vllm_command(
