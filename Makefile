@@ -50,7 +50,8 @@ bench-pruning: model
 	$(BIN)/python -m benchmarks.pruning
 
 bench-stepwise: model
-	$(BIN)/python -m benchmarks.stepwise --enforce-eager
+	$(BIN)/python -m benchmarks.stepwise --prompts 8 --max-tokens 64 --paper-mcmc
+	$(BIN)/python -m benchmarks.stepwise --prompts 24 --max-tokens 192
 
 bench-serving: model
 	$(BIN)/python -m benchmarks.serving

@@ -1,10 +1,11 @@
 """Stepwise-strategy latency: smc with 8 particles vs pruned best-of-8, and mcmc's multiplier.
 
 One server, the same prompts (the load generator's built-in set), max_tokens and seeds for
-every way; requests go one at a time. Writes benchmarks/results/stepwise.md (+ .json).
-Latency only: the quality comparison is `make bench-quality`.
+every way; requests go one at a time. Writes benchmarks/results/stepwise_<max-tokens>tokens.md
+(+ .json). Latency only: the quality comparison is `make bench-quality`.
 
-    python -m benchmarks.stepwise --enforce-eager --prompts 6 --max-tokens 64
+    python -m benchmarks.stepwise --prompts 8 --max-tokens 64 --paper-mcmc
+    python -m benchmarks.stepwise --prompts 24 --max-tokens 192
     python -m benchmarks.stepwise --url http://127.0.0.1:8000
 """
 
@@ -72,13 +73,14 @@ def summarise(samples: list[Sample]) -> dict[str, dict[str, float]]:
 
 
 def write_report(out: Path, table: dict[str, dict[str, float]], samples: list[Sample], args: Any) -> None:
-    """stepwise.md and stepwise.json under `out`."""
+    """stepwise_<max-tokens>tokens.md and .json under `out`."""
     out.mkdir(parents=True, exist_ok=True)
     base = table["one_sample"]["median_latency_s"]
     smc_ratio = table["smc_8"]["median_latency_s"] / table["best_of_8_pruned"]["median_latency_s"]
     ratios = {way: row["median_latency_s"] / base for way, row in table.items()}
     data = {"table": table, "smc_vs_pruned_best_of_8": smc_ratio, "vs_one_sample": ratios}
-    (out / "stepwise.json").write_text(json.dumps(data | {"samples": [asdict(s) for s in samples]}, indent=1))
+    data["samples"] = [asdict(s) for s in samples]
+    (out / f"{report_name(args.max_tokens)}.json").write_text(json.dumps(data, indent=1))
     lines = [
         "# Stepwise strategies: latency",
         "",
@@ -109,7 +111,12 @@ def write_report(out: Path, table: dict[str, dict[str, float]], samples: list[Sa
         + (": with answers this short few particles reach a checkpoint, so this run says little about the "
            "cost of forking and resampling." if table["smc_8"]["mean_candidates_drawn"] < 10 else "."),
     ]
-    (out / "stepwise.md").write_text("\n".join(lines) + "\n")
+    (out / f"{report_name(args.max_tokens)}.md").write_text("\n".join(lines) + "\n")
+
+
+def report_name(max_tokens: int) -> str:
+    """The report's file name (without suffix): one report per answer length."""
+    return f"stepwise_{max_tokens}tokens"
 
 
 def paper_mcmc_note(table: dict[str, dict[str, float]], ratios: dict[str, float]) -> str:
@@ -150,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     with given_or_started_server(args.url, args.enforce_eager, args.out / "stepwise_server.log") as url:
         samples = measure(url, WAYS | (PAPER_MCMC if args.paper_mcmc else {}), args.max_tokens, args.prompts)
     write_report(args.out, summarise(samples), samples, args)
-    print((args.out / "stepwise.md").read_text())
+    print((args.out / f"{report_name(args.max_tokens)}.md").read_text())
     return 0
 
 
