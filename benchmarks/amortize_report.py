@@ -71,11 +71,14 @@ def paired_difference(rows: list[dict[str, Any]], a: str, b: str) -> tuple[float
 
 
 def comparisons(ns: Sequence[int]) -> list[tuple[str, str]]:
-    """The pairs the report compares: the adapter's one sample against base best-of-N, and more."""
+    """The pairs the report compares: the adapter's one sample against base best-of-N (its own N and
+    the smallest, the goal's yardstick), and more."""
     pairs = []
     for n in ns:
         pairs += [(f"sft-{n} sample", f"base best-of-{n}"), (f"sft-{n} sample", "base sample"),
                   (f"sft-{n} greedy", "base greedy"), (f"sft-{n} sample", "base greedy")]
+        if n != min(ns):
+            pairs.append((f"sft-{n} sample", f"base best-of-{min(ns)}"))
     return pairs
 
 
