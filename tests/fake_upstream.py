@@ -1,12 +1,15 @@
 """A fake vLLM OpenAI server (raw ASGI, no model) for upstream-mode tests and the frontend benchmark.
 
-It answers /health, /v1/models, /tokenize and streaming /v1/completions the way vLLM does
-(token ids, OpenAI logprobs, a usage chunk, [DONE]). Its toy model is deterministic:
+It answers /health, /v1/models, /tokenize, /detokenize, streaming /v1/completions the way vLLM
+does (token ids, OpenAI logprobs, a usage chunk, [DONE]) and prompt scoring (`prompt_logprobs`, not
+streamed). Its toy model is deterministic:
 
 - greedy draws (temperature 0 or top_k 1) give tokens 10, 11, ... with raw log-probability
   -0.25 * (1 + position % 3);
 - sampled draws with seed s give token 20 + (7 s + position) % 50 with raw log-probability
-  -0.1 * (1 + (s + position) % 7), and stop with EOS (2) after 3 + 4 * (s % 5) tokens.
+  -0.1 * (1 + (s + position) % 7), and stop with EOS (2) after 3 + 4 * (s % 5) tokens;
+- prompt token p (from the second on) has raw log-probability -0.5 * p, ranked below token 99
+  at -0.01.
 
 With `processed=True` it returns log-probabilities after temperature and top-k, as vLLM does with
 `--logprobs-mode processed_logprobs`. It counts running, finished and disconnected streams, and it
@@ -65,10 +68,15 @@ class FakeUpstream:
             await respond(send, 200, {"object": "list", "data": [card]})
         elif path == "/tokenize":
             await respond(send, 200, {"tokens": tokenize(json.loads(body))})
+        elif path == "/detokenize":
+            await respond(send, 200, {"prompt": "".join(f"<{t}>" for t in json.loads(body)["tokens"])})
         elif path == "/v1/completions":
             request = json.loads(body)
             self.bodies.append(request)
-            await self.complete(request, receive, send)
+            if request.get("prompt_logprobs") is not None:
+                await respond(send, 200, prompt_scores(request["prompt"], request["prompt_logprobs"]))
+            else:
+                await self.complete(request, receive, send)
         else:
             await respond(send, 404, {"error": {"message": f"no route {path}"}})
 
@@ -160,6 +168,18 @@ def tokenize(body: dict[str, Any]) -> list[int]:
     if "messages" in body:
         return [1] + [100 + len(str(m.get("content", ""))) % 50 for m in body["messages"]] + [3]
     return [1] + [100 + ord(ch) % 50 for ch in body["prompt"]]
+
+
+def prompt_scores(prompt: list[int], top: int) -> dict[str, Any]:
+    """A completion whose choice carries vLLM's prompt_logprobs: the prompt token, plus the top ones."""
+    steps: list[dict[str, Any] | None] = [None]
+    for token in prompt[1:]:
+        step = {str(token): {"logprob": -0.5 * token, "rank": 2, "decoded_token": f"<{token}>"}}
+        if top:
+            step["99"] = {"logprob": -0.01, "rank": 1, "decoded_token": "<99>"}
+        steps.append(step)
+    choice = {"index": 0, "text": "t10 ", "finish_reason": "length", "prompt_logprobs": steps}
+    return {"id": "cmpl-fake", "object": "text_completion", "choices": [choice]}
 
 
 async def respond(send: Send, status: int, payload: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from server.engines import CandidateUpdate, EngineError, OutputConstraint, SamplingSpec
 from server.engines.pool import UpstreamPool, affinity_key
-from server.engines.upstream import ProcessedLogprobs, Upstream, completion_body
+from server.engines.upstream import ProcessedLogprobs, Upstream, completion_body, parse_prompt_logprobs
 from tests.conftest import serve_app
 from tests.fake_upstream import EOS, FakeUpstream
 
@@ -65,6 +65,19 @@ def test_completion_body_carries_constraints_biases_and_penalties() -> None:
     assert body["ignore_eos"] is True and body["skip_special_tokens"] is False
     json_object = SamplingSpec(max_tokens=9, constraint=OutputConstraint("json_object"))
     assert completion_body("m", [1], json_object)["structured_outputs"] == {"json_object": True}
+
+
+def test_prompt_logprobs_are_read_in_rank_order_and_checked() -> None:
+    step = {"5": {"logprob": -2.0, "rank": 3, "decoded_token": "b"},
+            "8": {"logprob": -0.5, "rank": 1, "decoded_token": "c"},
+            "9": {"logprob": -1.0, "rank": 2, "decoded_token": "d"}}
+    tokens = parse_prompt_logprobs({"prompt_logprobs": [None, step]}, [4, 5], top=2)
+    assert tokens[0] is None and tokens[1] is not None
+    assert (tokens[1].token, tokens[1].logprob, tokens[1].top) == ("b", -2.0, (("c", -0.5), ("d", -1.0)))
+    with pytest.raises(EngineError, match="scored 1 of 2"):
+        parse_prompt_logprobs({"prompt_logprobs": [None]}, [4, 5], top=0)
+    with pytest.raises(EngineError, match="lack a prompt token"):
+        parse_prompt_logprobs({"prompt_logprobs": [None, step]}, [4, 6], top=0)
 
 
 async def test_stream_parses_tokens_logprobs_and_the_finish(fakes: StartFake) -> None:

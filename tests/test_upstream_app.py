@@ -64,6 +64,27 @@ async def test_best_of_n_over_an_upstream_scores_and_prunes(
         assert [b["prompt"] for b in fake.bodies[-4:]] == [[1, 100 + len("hi"), 3]] * 4
 
 
+async def test_echo_with_logprobs_scores_the_prompt_on_the_upstream(
+    upstream: tuple[FakeUpstream, str],
+) -> None:
+    fake, url = upstream
+    async with upstream_client(upstreams=[url]) as client:
+        body = {"prompt": [[1, 7, 9], [1, 4]], "echo": True, "max_tokens": 0, "logprobs": 1}
+        probes = len(fake.bodies)  # the start-up probe's completions
+        reply = await client.post("/v1/completions", json=body)
+    assert reply.status_code == 200, reply.text
+    first, second = reply.json()["choices"]
+    # the echoed text is the upstream's /detokenize; scores are its prompt_logprobs, as they came
+    assert first["text"] == "<1><7><9>"
+    assert first["logprobs"]["tokens"] == ["<1>", "<7>", "<9>"]
+    assert first["logprobs"]["token_logprobs"] == [None, -3.5, -4.5]
+    assert first["logprobs"]["top_logprobs"] == [None, {"<99>": -0.01}, {"<99>": -0.01}]
+    assert second["logprobs"]["token_logprobs"] == [None, -2.0]
+    scoring = fake.bodies[probes:]  # nothing was generated: one scoring request per prompt
+    assert [b["prompt"] for b in scoring] == [[1, 7, 9], [1, 4]]
+    assert all(b["prompt_logprobs"] == 1 and not b.get("stream") for b in scoring)
+
+
 async def test_health_and_metrics_report_each_upstream(
     upstream: tuple[FakeUpstream, str],
 ) -> None:

@@ -12,9 +12,9 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -31,6 +31,7 @@ from server.engines.upstream import StreamDropped, Upstream, UpstreamRefused, Up
 from server.sharpening import TokenLogprob
 
 logger = logging.getLogger(__name__)
+Answer = TypeVar("Answer")
 
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 60.0
@@ -180,27 +181,19 @@ class UpstreamPool:
         """Token ids of a conversation: the local tokenizer's, or the upstream's /tokenize."""
         if self.tokenizer is not None:
             return await self.tokenizer.encode_chat(messages, add_generation_prompt, tools)
-        member = self._pick(None)
-        try:
-            return await member.upstream.encode_chat(messages, add_generation_prompt, tools)
-        except UpstreamUnreachable as exc:
-            self._fail(member, exc)
-            raise
+        return await self._ask(lambda upstream: upstream.encode_chat(messages, add_generation_prompt, tools))
 
     async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         """Token ids of a plain prompt: the local tokenizer's, or the upstream's /tokenize."""
         if self.tokenizer is not None:
             return await self.tokenizer.encode(text, add_special_tokens)
-        member = self._pick(None)
-        try:
-            return await member.upstream.encode(text, add_special_tokens)
-        except UpstreamUnreachable as exc:
-            self._fail(member, exc)
-            raise
+        return await self._ask(lambda upstream: upstream.encode(text, add_special_tokens))
 
     async def decode(self, token_ids: Sequence[int]) -> str:
-        """The text of some token ids (needs the local --tokenizer in upstream mode)."""
-        return await self._local_tokenizer("decoding token ids").decode(token_ids)
+        """The text of some token ids: the local tokenizer's, or the upstream's /detokenize."""
+        if self.tokenizer is not None:
+            return await self.tokenizer.decode(token_ids)
+        return await self._ask(lambda upstream: upstream.decode(token_ids))
 
     async def token_strings(self, token_ids: Sequence[int]) -> list[str]:
         """Each token id's vocabulary string (needs the local --tokenizer in upstream mode)."""
@@ -217,10 +210,21 @@ class UpstreamPool:
     async def score_prompt(
         self, prompt_token_ids: list[int], top_logprobs: int, request_id: str
     ) -> list[TokenLogprob | None]:
-        """Prompt scoring is not implemented over upstreams yet: a clear 400 instead."""
-        raise EngineInputError(
-            "scoring a prompt (echo with logprobs, or max_tokens 0) is not available in upstream mode"
+        """Every prompt token's raw log-probability, from the request's upstream (vLLM's
+        `prompt_logprobs`, which the same engine computes as it scores candidates)."""
+        return await self._ask(
+            lambda upstream: upstream.score_prompt(prompt_token_ids, top_logprobs), affinity_key(request_id)
         )
+
+    async def _ask(self, call: Callable[[Upstream], Awaitable[Answer]], key: str | None = None) -> Answer:
+        """`call` on the upstream of `key` (else the least-loaded healthy one); an upstream that
+        cannot be reached is taken out."""
+        member = self._pick(key)
+        try:
+            return await call(member.upstream)
+        except UpstreamUnreachable as exc:
+            self._fail(member, exc)
+            raise
 
     def _local_tokenizer(self, what: str) -> Tokenizer:
         if self.tokenizer is None:

@@ -128,6 +128,35 @@ def parse_choice(choice: dict[str, Any], top: int) -> CandidateUpdate:
     )
 
 
+def scoring_body(model: str, prompt: list[int], top: int) -> dict[str, Any]:
+    """A /v1/completions request for the raw log-probability of every prompt token (vLLM's
+    `prompt_logprobs`; the one token it must generate is thrown away)."""
+    return {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": top}
+
+
+def parse_prompt_logprobs(choice: dict[str, Any], prompt: list[int], top: int) -> list[TokenLogprob | None]:
+    """vLLM's `prompt_logprobs` (one dict per position, keyed by token id: logprob, rank,
+    decoded_token; None for the first) as the prompt's scored tokens."""
+    steps = choice.get("prompt_logprobs")
+    if not isinstance(steps, list) or len(steps) != len(prompt):
+        scored = len(steps) if isinstance(steps, list) else 0
+        raise EngineError(f"the upstream scored {scored} of {len(prompt)} prompt tokens")
+    tokens: list[TokenLogprob | None] = []
+    for token, step in zip(prompt, steps, strict=True):
+        if step is None:
+            tokens.append(None)
+            continue
+        if str(token) not in step:
+            raise EngineError("the upstream's prompt_logprobs lack a prompt token")
+        ranked = sorted(step.values(), key=lambda entry: entry.get("rank") or 0)[:top] if top else []
+        tokens.append(TokenLogprob(
+            step[str(token)].get("decoded_token") or "",
+            float(step[str(token)]["logprob"]),
+            tuple((entry.get("decoded_token") or "", float(entry["logprob"])) for entry in ranked),
+        ))
+    return tokens
+
+
 def alternatives(ranked: dict[str, float] | None, top: int) -> tuple[tuple[str, float], ...]:
     """The `top` most likely tokens of a position (OpenAI's dict also holds the sampled one)."""
     if not ranked:
@@ -169,9 +198,11 @@ class Upstream:
         self.stream_interval = stream_interval
         self.model = ModelInfo("", 0)
 
-    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+    async def _post(
+        self, path: str, body: dict[str, Any], timeout: float | None = CALL_TIMEOUT_SECONDS
+    ) -> Any:
         try:
-            response = await self.http.post(self.url + path, json=body, timeout=CALL_TIMEOUT_SECONDS)
+            response = await self.http.post(self.url + path, json=body, timeout=timeout)
         except httpx.HTTPError as exc:
             raise UpstreamUnreachable(f"upstream {self.url} unreachable: {exc!r}") from exc
         if response.status_code != 200:
@@ -217,6 +248,21 @@ class Upstream:
         """A plain prompt tokenized by the upstream, special prefix tokens unless told not to."""
         body = {"model": self.model.name, "prompt": text, "add_special_tokens": add_special_tokens}
         return [int(t) for t in (await self._post("/tokenize", body))["tokens"]]
+
+    async def decode(self, token_ids: Sequence[int]) -> str:
+        """The text of some token ids, special tokens included (POST /detokenize)."""
+        body = {"model": self.model.name, "tokens": list(token_ids)}
+        return str((await self._post("/detokenize", body))["prompt"])
+
+    async def score_prompt(self, prompt: list[int], top: int) -> list[TokenLogprob | None]:
+        """The raw log-probability of every prompt token given the ones before it (None for the
+        first), with the `top` most likely tokens at each position. It waits as long as a candidate
+        would: the upstream may be busy generating."""
+        answer = await self._post("/v1/completions", scoring_body(self.model.name, prompt, top), timeout=None)
+        try:
+            return parse_prompt_logprobs(answer["choices"][0], prompt, top)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise EngineError(f"upstream {self.url} sent unreadable prompt_logprobs: {exc!r}") from exc
 
     async def stream_candidate(
         self, prompt: list[int], sampling: SamplingSpec, aborted: Callable[[], bool]

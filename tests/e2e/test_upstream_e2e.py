@@ -24,6 +24,7 @@ import pytest
 
 from benchmarks.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS, vllm_command
 from server.processes import free_port, spawned, spawned_process
+from tests.e2e.test_dropin_legacy_e2e import reference_logprobs
 from tests.e2e.test_foundation_e2e import reference_model, rescore
 
 MODEL = "SmolLM2-135M-Instruct"
@@ -98,6 +99,24 @@ def test_scores_equal_a_transformers_rescore(front_url: str, model_dir: Path) ->
         assert c["logprob_sum"] == pytest.approx(reference, abs=0.02 * c["num_tokens"] + 0.1), c
     best = max((c for c in cands if c["status"] == "finished"), key=lambda c: c["score"])
     assert summary["selected_index"] == best["index"]
+
+
+def test_echo_scores_the_prompt_on_the_upstream_like_a_transformers_rescore(
+    front_url: str, model_dir: Path
+) -> None:
+    """What lm-evaluation-harness's loglikelihood requests send: echo, logprobs, max_tokens 0."""
+    prompt = "Paris is the capital of France."
+    body = {"model": MODEL, "prompt": prompt, "echo": True, "max_tokens": 0, "logprobs": 1}
+    reply = httpx.post(f"{front_url}/v1/completions", json=body, timeout=120)
+    assert reply.status_code == 200, reply.text
+    choice = reply.json()["choices"][0]
+    ids = reference_model(model_dir)[0].encode(prompt)
+    assert choice["text"] == prompt and "".join(choice["logprobs"]["tokens"]) == prompt
+    scores = choice["logprobs"]["token_logprobs"]
+    assert len(scores) == len(ids) and scores[0] is None
+    reference = reference_logprobs(model_dir, ids)
+    assert scores[1:] == pytest.approx(reference, rel=0.03, abs=0.25)  # bf16 upstream, float32 reference
+    assert all(len(top) == 1 for top in choice["logprobs"]["top_logprobs"][1:])
 
 
 def test_structured_outputs_and_named_tools_reach_the_upstream(front_url: str) -> None:
