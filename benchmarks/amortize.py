@@ -11,7 +11,7 @@ The paper's measurement (Huang et al. 2024, section 5 / appendix A.3) on whetsto
 
 Raw answers are cached in OUT/amortize_raw/TASK.jsonl; adapters live in --work (not committed).
 
-  python -m benchmarks.amortize                                   # the full run (hours on 2 cores)
+  python -m benchmarks.amortize                  # the committed run: about an hour on 2 cores
   python -m benchmarks.amortize --tasks arithmetic --n 8 --train 64 --eval 50 --label small
   python -m benchmarks.amortize --report-only
 """
@@ -181,12 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=["arithmetic", "arc_easy"], choices=sorted(TASKS))
     parser.add_argument("--n", nargs="+", type=int, default=[8, 32], help="best-of-N sizes (an adapter each)")
-    parser.add_argument("--train", type=int, default=512, help="training prompts per task")
-    parser.add_argument("--eval", type=int, default=300, help="evaluation items per task")
+    parser.add_argument("--train", type=int, default=256, help="training prompts per task")
+    parser.add_argument("--eval", type=int, default=150, help="evaluation items per task")
     parser.add_argument("--epochs", type=int, default=3, help="passes over the SFT set")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--label", default="full", help="how the report names this run (e.g. small)")
+    parser.add_argument("--label", default="", help="a name for this run in the report (e.g. small)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--work", type=Path, default=None,
                         help="adapters and server logs (default: $WHETSTONE_HOME/amortize)")

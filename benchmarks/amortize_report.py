@@ -89,7 +89,8 @@ def task_section(
     order = list(dict.fromkeys(r["method"] for r in rows))
     stats = [method_stats(m, [r for r in rows if r["method"] == m]) for m in order]
     lines = [
-        f"## {task} ({meta['label']} run: {meta['eval']} evaluation items, {meta['train']} training prompts)",
+        f"## {task} ({meta['label'] + ' run: ' if meta['label'] else ''}{meta['eval']} evaluation items, "
+        f"{meta['train']} training prompts)",
         "",
         "| method | accuracy | 95% interval | base log-likelihood of the answer (mean ± 95%) "
         "| generated tokens / answer | latency / answer |",
