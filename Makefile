@@ -59,7 +59,7 @@ bench-serving: model
 bench-quality: model
 	$(BIN)/python -m benchmarks.quality
 
-# About an hour on 2 cores (arithmetic and arc_easy, N 8 and 32, 256 training prompts, 150 items);
+# About 1.5 hours on 2 cores (arithmetic and arc_easy, N 8 and 32, 256 training prompts, 150 items);
 # a quick look: make bench-amortize AMORTIZE_ARGS="--tasks arithmetic --n 8 --train 64 --eval 50 --label small"
 bench-amortize: model
 	$(BIN)/python -m benchmarks.amortize $(AMORTIZE_ARGS)

@@ -11,7 +11,7 @@ The paper's measurement (Huang et al. 2024, section 5 / appendix A.3) on whetsto
 
 Raw answers are cached in OUT/amortize_raw/TASK.jsonl; adapters live in --work (not committed).
 
-  python -m benchmarks.amortize                  # the committed run: about an hour on 2 cores
+  python -m benchmarks.amortize                  # the committed run: about 1.5 hours on 2 cores
   python -m benchmarks.amortize --tasks arithmetic --n 8 --train 64 --eval 50 --label small
   python -m benchmarks.amortize --report-only
 """
@@ -134,16 +134,14 @@ def base_loglik(model_dir: str, items: dict[str, Item], rows: list[dict[str, Any
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    for row in rows:
-        if "base_logprob_sum" in row or not row["token_ids"]:
-            continue
+    todo = [row for row in rows if "base_logprob_sum" not in row and row["token_ids"]]
+    for row in tqdm(todo, desc="base log-likelihood", unit="answer"):
         prompt = list(tokenizer.apply_chat_template(items[row["item"]].messages, add_generation_prompt=True,
                                                     tokenize=True, return_dict=False))
         ids = torch.tensor([prompt + row["token_ids"]])
-        with torch.no_grad():
-            logprobs = torch.log_softmax(model(ids).logits[0, :-1].float(), dim=-1)
-        targets = ids[0, len(prompt):]
-        picked = logprobs[len(prompt) - 1:].gather(1, targets.unsqueeze(1))
+        with torch.no_grad():  # only the positions that predict an answer token
+            logprobs = torch.log_softmax(model(ids).logits[0, len(prompt) - 1:-1].float(), dim=-1)
+        picked = logprobs.gather(1, ids[0, len(prompt):].unsqueeze(1))
         row["base_logprob_sum"] = float(picked.sum())
 
 
