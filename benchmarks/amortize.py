@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from benchmarks.amortize_report import write_report
 from benchmarks.datasets import TASKS, Item, load_task
+from benchmarks.environment import log_progress
 from benchmarks.servers import prepared_model_dir, whetstone_executable, whetstone_server
 from clients import Completion, WhetstoneClient
 
@@ -194,8 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the report."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    log_progress()
     args = build_parser().parse_args(argv)
     if not args.report_only:
         home = Path(os.environ.get("WHETSTONE_HOME", Path.home() / ".cache" / "whetstone"))

@@ -1,7 +1,8 @@
-"""A one-line description of the machine a benchmark ran on, for its report."""
+"""What every benchmark shares about where it runs: the machine's description and the log setup."""
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import shutil
@@ -24,3 +25,9 @@ def machine() -> str:
     gpu = "an NVIDIA GPU" if shutil.which("nvidia-smi") else "no GPU"
     return (f"{platform.machine()}, {os.cpu_count()} cores ({cpu_model()}), "
             f"{platform.system()} {platform.release()}, {gpu}")
+
+
+def log_progress() -> None:
+    """Log benchmark progress at INFO, without httpx's line per request."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.environment import machine
+from benchmarks.environment import log_progress, machine
 from benchmarks.servers import whetstone_command
 from clients.pool import run_closed_loop
 from server.processes import free_port, spawned, spawned_process
@@ -142,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
     parser.add_argument("--note", help="a remark for the report, e.g. what else ran on the machine")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    log_progress()
     available = sorted(os.sched_getaffinity(0))
     cores = (available[0], available[-1])
     os.sched_setaffinity(0, {cores[1]})  # the load generator shares the fake upstream's core

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.environment import machine
+from benchmarks.environment import log_progress, machine
 from benchmarks.interleaved import timed_requests
 from benchmarks.servers import given_or_started_server
 from clients.prompts import LOAD_PROMPTS
@@ -182,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report."""
     args = build_parser().parse_args(argv)
     args.prompts = list(LOAD_PROMPTS[: args.prompts])
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    log_progress()
     started = time.perf_counter()
     with given_or_started_server(args.url, args.enforce_eager, args.out / "pruning_server.log") as url:
         samples = measure(url, args.max_tokens, args.prompts)

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from benchmarks.datasets import TASKS, Item, load_task
+from benchmarks.environment import log_progress
 from benchmarks.quality_collect import Collection, collect_task
 from benchmarks.quality_data import (
     append_record,
@@ -218,8 +219,7 @@ def task_reports(args: argparse.Namespace, limits: dict[str, int]) -> list[TaskR
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or only its report) and write OUT/quality.md with its plots."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    log_progress()
     limits = parse_limits(args.limit)
     started = time.perf_counter()
     if not args.report_only:

@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from benchmarks.environment import log_progress
 from benchmarks.servers import (
     WHETSTONE_CPU_ENV,
     WHETSTONE_CPU_FLAGS,
@@ -333,8 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--prompts must be 1..{len(LOAD_PROMPTS)}")
     args.prompts = list(LOAD_PROMPTS[: args.prompts])
     args.concurrency = sorted(set(args.concurrency))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    log_progress()
     started = time.perf_counter()
     model_dir = args.model or prepared_model_dir()
     samples: list[Sample] = []

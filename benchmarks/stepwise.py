@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.environment import machine
+from benchmarks.environment import log_progress, machine
 from benchmarks.interleaved import timed_requests
 from benchmarks.servers import given_or_started_server
 from clients.prompts import LOAD_PROMPTS
@@ -153,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report."""
     args = build_parser().parse_args(argv)
     args.prompts = list(LOAD_PROMPTS[: args.prompts])
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    log_progress()
     with given_or_started_server(args.url, args.enforce_eager, args.out / "stepwise_server.log") as url:
         samples = measure(url, WAYS | (PAPER_MCMC if args.paper_mcmc else {}), args.max_tokens, args.prompts)
     write_report(args.out, summarise(samples), samples, args)
