@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from server.engines import Engine, SamplingSpec
+from server.engines import Engine, EngineError, SamplingSpec
 from server.metrics import Metrics
 from server.sharpening import Abort, Candidate, CandidateStatus, Decision, Draw, Strategy, TokenLogprob
 
@@ -152,9 +152,9 @@ class CandidateRace:
     def _end(self, candidate: Candidate, finish_reason: str | None, at_checkpoint: bool) -> None:
         if candidate.status is not CandidateStatus.RUNNING:
             return  # pruned while the engine was still sending its last tokens
-        if finish_reason == "abort":
-            candidate.prune()
-        elif finish_reason == "length" and at_checkpoint and candidate.num_tokens < candidate.max_tokens:
+        if finish_reason == "abort":  # whetstone marks what it aborts pruned first: this was the engine
+            raise EngineError(f"the engine aborted candidate {candidate.index} on its own")
+        if finish_reason == "length" and at_checkpoint and candidate.num_tokens < candidate.max_tokens:
             candidate.pause()
         else:
             candidate.finish(finish_reason)

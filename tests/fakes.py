@@ -42,6 +42,7 @@ class FakeEngine:
     step_seconds: float = 0.0
     healthy: bool = True
     fail_with: Exception | None = None
+    self_aborted_candidates: set[int] = field(default_factory=set)  # the engine stops these by itself
     started: bool = False
     requests: list[tuple[str, SamplingSpec]] = field(default_factory=list)
     aborted: set[str] = field(default_factory=set)
@@ -126,7 +127,7 @@ class FakeEngine:
             await asyncio.sleep(self.step_seconds)
             if self.fail_with is not None:
                 raise self.fail_with
-            if request_id in self.aborted:
+            if request_id in self.aborted or (position and index in self.self_aborted_candidates):
                 yield CandidateUpdate(finish_reason="abort", finished=True)
                 return
             last = position == len(script.logprobs) - 1

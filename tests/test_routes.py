@@ -257,6 +257,20 @@ async def test_dead_engine_gives_503(make_client: ClientFactory) -> None:
     assert chat.json()["error"]["type"] == "service_unavailable"
 
 
+async def test_a_candidate_the_engine_aborts_by_itself_is_a_503(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-0.5, -0.5, -0.5, -0.1])], self_aborted_candidates={1})
+    async with make_client(engine) as client:
+        chat = await client.post(CHAT, json={"messages": HELLO, "sharpening": {"n": 3}})
+        engine.self_aborted_candidates.clear()
+        again = await client.post(CHAT, json={"messages": HELLO, "sharpening": {"n": 3}})
+        metrics = (await client.get("/metrics")).text
+    assert chat.status_code == 503 and chat.json()["error"]["type"] == "service_unavailable"
+    assert "aborted candidate 1 on its own" in chat.json()["error"]["message"]
+    assert again.status_code == 200 and again.json()["sharpening"]["candidates_pruned"] == 0
+    assert 'whetstone_candidates_total{status="pruned"}' not in metrics
+    assert "whetstone_inflight_candidates 0.0" in metrics
+
+
 async def test_models_version_and_metrics(make_client: ClientFactory) -> None:
     async with make_client(engine_with_a_clear_winner()) as client:
         await client.post(CHAT, json={"messages": HELLO, "sharpening": {"n": 4}})
