@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from server.jobs import CompletionBatch, SharpenedResult
 from server.protocol import (
     AssistantMessage,
     CandidateReport,
@@ -16,7 +17,6 @@ from server.protocol import (
     SharpeningSummary,
     Usage,
 )
-from server.service import CompletionBatch, SharpenedResult
 from server.sharpening import CandidateStatus, TokenLogprob
 from server.tools import Reply
 

@@ -9,9 +9,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.errors import APIError, InvalidRequest
+from server.jobs import GenerationJob, SharpenedResult
 from server.protocol import ChatCompletionRequest, ChatMessage, SharpeningParams, TextPart
 from server.responses import summary, usage
-from server.service import GenerationJob, SharpenedResult, SharpeningService
+from server.service import SharpeningService
 from server.sharpening import TokenLogprob
 from server.streaming import ChunkFormat
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from server import __version__
 from server.engines import ReportsUpstreams
 from server.errors import EngineUnavailable, InvalidRequest, Unauthorized
+from server.jobs import GenerationJob, SharpenedResult
 from server.metrics import Metrics
 from server.protocol import (
     ChatCompletionRequest,
@@ -38,7 +39,7 @@ from server.responses_api import (
     prepare_response,
     response_body,
 )
-from server.service import GenerationJob, SharpenedResult, SharpeningService
+from server.service import SharpeningService
 from server.streaming import ChatChunks, ChunkFormat, CompletionChunks, completion_stream, event_stream
 from server.supervisor import EngineSupervisor
 from server.tokenization import (

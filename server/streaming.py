@@ -17,6 +17,7 @@ from typing import Any
 
 from server.candidate_events import CANDIDATE_EVENT, CandidateBatcher
 from server.errors import APIError
+from server.jobs import CompletionBatch, GenerationJob, SharpenedResult
 from server.protocol import SharpeningSummary, Usage
 from server.race import RaceEvent
 from server.responses import (
@@ -28,7 +29,7 @@ from server.responses import (
     summary,
     usage,
 )
-from server.service import CompletionBatch, GenerationJob, SharpenedResult, SharpeningService
+from server.service import SharpeningService
 from server.sharpening import TokenLogprob
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from server.service import GenerationJob, SharpenedResult
+    from server.jobs import GenerationJob, SharpenedResult
 
 logger = logging.getLogger(__name__)
 
