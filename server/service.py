@@ -298,7 +298,7 @@ class SharpeningService:
             candidates = await race.run(strategy)
         selected = await asyncio.to_thread(strategy.select, candidates)  # majority runs regexes
         if selected is None:
-            raise EngineUnavailable("no candidate completed (the engine aborted them all)")
+            raise EngineUnavailable("no candidate completed")
         choices = top_choices(selected, rank(candidates, config.length_penalty), job.choices)
         scores = {c.index: candidate_score(c, config.length_penalty) for c in candidates}
         self.metrics.selected_score.observe(scores[selected.index])
