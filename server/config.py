@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     default_strategy: StrategyName = Field("best_of_n", description="Strategy for requests that name none.")
     default_n: int = Field(8, ge=1, description="Candidates per request when the request names none.")
     max_candidates: int = Field(64, ge=1, description="Most candidates one request may ask for.")
+    max_total_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Most tokens one request may generate over all its candidates: a request asking "
+        "for more gets 400, one asking nothing runs under this budget. Unlimited when unset.",
+    )
     default_max_tokens: int = Field(
         256, ge=1, description="Token limit per candidate when the request sets none."
     )

@@ -47,6 +47,12 @@ class SharpeningParams(BaseModel):
     stream_candidates: bool = Field(
         False, description="With stream: true, also stream every candidate's progress (event: candidate)."
     )
+    max_total_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Most tokens to generate over all candidates; when spent, the answer comes from "
+        "what was drawn (stopped_by: budget).",
+    )
 
 
 class TextPart(BaseModel):
@@ -269,6 +275,10 @@ class SharpeningSummary(BaseModel):
     mh_proposals: int | None = None
     mh_accepted: int | None = None
     normaliser_error_bound: float | None = None
+    max_total_tokens: int | None = Field(None, description="The token budget the request ran under.")
+    stopped_by: str | None = Field(
+        None, description="The rule that ended the drawing early (budget, ...); null when it ran its course."
+    )
     candidates: list[CandidateReport] | None = None
     prompts: list[SharpeningSummary] | None = Field(
         None, description="Legacy completions with several prompts: each prompt's own summary."

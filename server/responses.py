@@ -63,6 +63,8 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
         mh_proposals=spend.mh_proposals if mcmc else None,
         mh_accepted=spend.mh_accepted if mcmc else None,
         normaliser_error_bound=spend.normaliser_error if smc or mcmc else None,
+        max_total_tokens=config.max_total_tokens,
+        stopped_by=result.stopped_by,
         candidates=reports,
     )
 
@@ -83,6 +85,7 @@ def batch_summary(results: Sequence[SharpenedResult]) -> SharpeningSummary:
         candidates_pruned=sum(s.candidates_pruned for s in each),
         candidates_truncated=sum(s.candidates_truncated for s in each),
         generated_tokens=sum(s.generated_tokens for s in each),
+        max_total_tokens=each[0].max_total_tokens,  # each prompt's own budget
         prompts=each,
     )
 

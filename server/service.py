@@ -77,9 +77,11 @@ class SharpeningService:
         given = params.model_dump(exclude_none=True) if params else {}
         if legacy_best_of is not None and legacy_best_of > 1:
             given = {"strategy": "best_of_n", "n": legacy_best_of, "length_penalty": 1.0} | given
+        cap = self.settings.max_total_tokens
         config = SharpeningConfig(
             strategy=given.pop("strategy", self.settings.default_strategy),
             n=given.pop("n", self.settings.default_n),
+            max_total_tokens=given.pop("max_total_tokens", cap),
             **given,
         )
         if config.candidate_count > self.settings.max_candidates:
@@ -87,6 +89,12 @@ class SharpeningService:
                 f"sharpening.n={config.n} is more than this server allows per request "
                 f"({self.settings.max_candidates}); ask for fewer candidates",
                 param="sharpening.n",
+            )
+        if cap is not None and config.max_total_tokens is not None and config.max_total_tokens > cap:
+            raise InvalidRequest(
+                f"sharpening.max_total_tokens={config.max_total_tokens} is more than this server "
+                f"allows per request ({cap}); ask for a smaller budget",
+                param="sharpening.max_total_tokens",
             )
         return config
 
@@ -292,7 +300,8 @@ class SharpeningService:
             config, job.sampling.max_tokens, job.choices, random.Random(job.sampling.seed)
         )
         race = CandidateRace(
-            self.engine, job.prompt_token_ids, job.sampling, request_id, self.metrics, on_update
+            self.engine, job.prompt_token_ids, job.sampling, request_id, self.metrics, on_update,
+            budget=config.max_total_tokens,
         )
         with engine_errors():
             candidates = await race.run(strategy)
@@ -306,7 +315,9 @@ class SharpeningService:
         if (plan := job.tools) is not None:
             parse = self.engine.parse_tool_calls
             replies = [tool_reply(plan, c.text, c.finish_reason, parse) for c in choices]
-        return SharpenedResult(job, candidates, choices, scores, strategy.spend, replies=replies)
+        return SharpenedResult(
+            job, candidates, choices, scores, strategy.spend, replies=replies, stopped_by=strategy.stopped_by
+        )
 
 
 def check_proposal_fields(request: SamplingFields, strategy: str) -> None:

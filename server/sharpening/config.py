@@ -44,6 +44,7 @@ class SharpeningConfig:
     window: int = 32
     keep_percentile: float = 90.0
     stream_candidates: bool = False
+    max_total_tokens: int | None = None  # the request's token budget, all candidates together
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -71,6 +72,10 @@ class SharpeningConfig:
                     "(a regex; group 1 is the answer)",
                 )
             self.compiled_pattern()
+        if self.max_total_tokens is not None and self.max_total_tokens < 1:
+            raise InvalidSharpening(
+                "sharpening.max_total_tokens", "sharpening.max_total_tokens must be at least 1"
+            )
         self._check_stepwise()
 
     def _check_stepwise(self) -> None:
