@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         description="Most tokens one request may generate over all its candidates: a request asking "
         "for more gets 400, one asking nothing runs under this budget. Unlimited when unset.",
     )
+    default_adaptive: bool = Field(
+        False,
+        description="Draw best_of_n, majority and confidence candidates in growing waves and stop "
+        "early when a request does not say (sharpening.adaptive).",
+    )
     default_max_tokens: int = Field(
         256, ge=1, description="Token limit per candidate when the request sets none."
     )

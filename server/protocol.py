@@ -53,6 +53,15 @@ class SharpeningParams(BaseModel):
         description="Most tokens to generate over all candidates; when spent, the answer comes from "
         "what was drawn (stopped_by: budget).",
     )
+    adaptive: bool | None = Field(
+        None,
+        description="best_of_n, majority, confidence: draw in growing waves (n is the cap) and stop "
+        "once more candidates are unlikely to change the answer.",
+    )
+    certainty: float | None = Field(
+        None, ge=0.5, lt=1.0, description="adaptive majority/confidence: stop once the posterior "
+        "probability that the leading answer stays ahead reaches this.",
+    )
 
 
 class TextPart(BaseModel):

@@ -33,7 +33,7 @@ from server.sharpening import (
     candidate_score,
     rank,
 )
-from server.sharpening.config import PROPOSAL_STRATEGIES
+from server.sharpening.config import ADAPTIVE_STRATEGIES, PROPOSAL_STRATEGIES
 from server.structured import RequestedConstraint, output_constraint, token_biases
 from server.tools import ToolPlan, tool_plan, tool_reply
 
@@ -78,10 +78,13 @@ class SharpeningService:
         if legacy_best_of is not None and legacy_best_of > 1:
             given = {"strategy": "best_of_n", "n": legacy_best_of, "length_penalty": 1.0} | given
         cap = self.settings.max_total_tokens
+        strategy = given.pop("strategy", self.settings.default_strategy)
+        adaptive = self.settings.default_adaptive and strategy in ADAPTIVE_STRATEGIES
         config = SharpeningConfig(
-            strategy=given.pop("strategy", self.settings.default_strategy),
+            strategy=strategy,
             n=given.pop("n", self.settings.default_n),
             max_total_tokens=given.pop("max_total_tokens", cap),
+            adaptive=given.pop("adaptive", adaptive),
             **given,
         )
         if config.candidate_count > self.settings.max_candidates:
@@ -297,7 +300,8 @@ class SharpeningService:
     ) -> SharpenedResult:
         config = job.sharpening
         strategy = build_strategy(
-            config, job.sampling.max_tokens, job.choices, random.Random(job.sampling.seed)
+            config, job.sampling.max_tokens, job.choices, random.Random(job.sampling.seed),
+            from_model=job.sampling.draws_from_model,
         )
         race = CandidateRace(
             self.engine, job.prompt_token_ids, job.sampling, request_id, self.metrics, on_update,

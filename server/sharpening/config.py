@@ -8,6 +8,7 @@ from typing import Literal, get_args
 from server.sharpening.patterns import Pattern, PatternError, compile_pattern
 
 StrategyName = Literal["best_of_n", "rejection", "power", "majority", "smc", "mcmc", "confidence", "none"]
+ADAPTIVE_STRATEGIES = ("best_of_n", "majority", "confidence")  # can draw in waves and stop early
 POWER_STRATEGIES = ("power", "smc", "mcmc")  # sample towards pi^alpha: need alpha
 PROPOSAL_STRATEGIES = ("smc", "mcmc")  # draw from the model at temperature 1/alpha themselves
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
@@ -45,6 +46,8 @@ class SharpeningConfig:
     keep_percentile: float = 90.0
     stream_candidates: bool = False
     max_total_tokens: int | None = None  # the request's token budget, all candidates together
+    adaptive: bool = False  # draw in growing waves, n being the cap, and stop once settled
+    certainty: float = 0.95  # adaptive majority/confidence: posterior the leading answer stays ahead
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -76,6 +79,13 @@ class SharpeningConfig:
             raise InvalidSharpening(
                 "sharpening.max_total_tokens", "sharpening.max_total_tokens must be at least 1"
             )
+        if self.adaptive and self.strategy not in ADAPTIVE_STRATEGIES:
+            raise InvalidSharpening(
+                "sharpening.adaptive",
+                f"sharpening.adaptive works with {', '.join(ADAPTIVE_STRATEGIES)}, not {self.strategy!r}",
+            )
+        if not 0.5 <= self.certainty < 1.0:
+            raise InvalidSharpening("sharpening.certainty", "sharpening.certainty must be in [0.5, 1)")
         self._check_stepwise()
 
     def _check_stepwise(self) -> None:
