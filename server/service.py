@@ -93,11 +93,10 @@ class SharpeningService:
                 f"({self.settings.max_candidates}); ask for fewer candidates",
                 param="sharpening.n",
             )
-        if cap is not None and config.max_total_tokens is not None and config.max_total_tokens > cap:
+        if cap is not None and (config.max_total_tokens or 0) > cap:
             raise InvalidRequest(
-                f"sharpening.max_total_tokens={config.max_total_tokens} is more than this server "
-                f"allows per request ({cap}); ask for a smaller budget",
-                param="sharpening.max_total_tokens",
+                f"sharpening.max_total_tokens={config.max_total_tokens} is more than this server allows "
+                f"per request ({cap}); ask for a smaller budget", param="sharpening.max_total_tokens"
             )
         return config
 
