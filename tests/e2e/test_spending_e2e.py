@@ -7,13 +7,14 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
-from tests.e2e.test_strategies_e2e import ARITHMETIC, STORY, inflight_candidates
+from tests.e2e.test_strategies_e2e import STORY, inflight_candidates
 
 MODEL = "SmolLM2-135M-Instruct"
 BUDGET = 60
 # docs/budgets.md: a candidate running when the budget is spent may still bring the tokens of
 # the engine steps already under way; on CPU that is one or two steps, a few tokens at most.
 IN_FLIGHT_PER_CANDIDATE = 4
+COUNTING = "1, 2, 3, 4, 5,"
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +67,17 @@ def test_a_budgeted_stream_ends_with_the_summary(client: OpenAI, server_url: str
 def test_an_adaptive_request_on_an_easy_prompt_draws_fewer_than_its_cap(
     client: OpenAI, server_url: str, sharpening: dict[str, Any]
 ) -> None:
-    r = client.chat.completions.create(
+    """Counting on: the next number is nearly certain, so the first waves settle it."""
+    r = client.completions.create(
         model=MODEL,
-        messages=ARITHMETIC,  # type: ignore[arg-type]
-        max_tokens=8,
+        prompt=COUNTING,
+        max_tokens=6,
+        stop=[","],
         seed=3,
         extra_body={"sharpening": sharpening | {"n": 32, "adaptive": True, "return_candidates": True}},
     )
     s = (r.model_extra or {})["sharpening"]
     assert s["stopped_by"] in ("certificate", "missing_mass", "posterior"), s
     assert s["candidates_drawn"] < 32 and len(s["candidates"]) == s["candidates_drawn"]
+    assert r.choices[0].text.strip() == "6"
     assert inflight_candidates(server_url) == 0
