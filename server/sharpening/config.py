@@ -7,8 +7,12 @@ from typing import Literal, get_args
 
 from server.sharpening.patterns import Pattern, PatternError, compile_pattern
 
-StrategyName = Literal["best_of_n", "rejection", "power", "majority", "smc", "mcmc", "confidence", "none"]
+StrategyName = Literal[
+    "best_of_n", "rejection", "beam", "power", "majority", "smc", "mcmc", "confidence", "none"
+]
 POWER_STRATEGIES = ("power", "smc", "mcmc")  # sample towards pi^alpha: need alpha
+# keep the most likely candidate: a greedy candidate and low-temperature samples only help them
+MAXIMISING_STRATEGIES = ("best_of_n", "rejection", "beam")
 PROPOSAL_STRATEGIES = ("smc", "mcmc")  # draw from the model at temperature 1/alpha themselves
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 MAX_TOP_LOGPROBS = 20  # the engine's limit on top log-probabilities per token
@@ -44,6 +48,8 @@ class SharpeningConfig:
     window: int = 32
     keep_percentile: float = 90.0
     stream_candidates: bool = False
+    greedy_candidate: bool = False
+    beam_width: int = 4
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -71,10 +77,16 @@ class SharpeningConfig:
                     "(a regex; group 1 is the answer)",
                 )
             self.compiled_pattern()
+        if self.greedy_candidate and self.strategy not in MAXIMISING_STRATEGIES:
+            raise InvalidSharpening(
+                "sharpening.greedy_candidate",
+                f"strategy {self.strategy!r} draws no greedy candidate; only "
+                f"{', '.join(MAXIMISING_STRATEGIES)} do",
+            )
         self._check_stepwise()
 
     def _check_stepwise(self) -> None:
-        at_least_one = ("checkpoint_tokens", "blocks", "warmup", "confidence_top_k", "window")
+        at_least_one = ("checkpoint_tokens", "blocks", "warmup", "confidence_top_k", "window", "beam_width")
         for name in at_least_one:
             if getattr(self, name) < 1:
                 raise InvalidSharpening(f"sharpening.{name}", f"sharpening.{name} must be at least 1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from server.sharpening.beam import Beam
 from server.sharpening.confidence import DeepConf
 from server.sharpening.config import SharpeningConfig
 from server.sharpening.contract import Strategy
@@ -19,6 +20,8 @@ def build_strategy(
     rng = rng or random.Random(config.seed)
     if config.strategy == "rejection":
         return Rejection(config, max_tokens, keep)
+    if config.strategy == "beam":
+        return Beam(config, max_tokens, keep)
     if config.strategy == "power":
         return Power(config, max_tokens, rng)
     if config.strategy == "majority":
