@@ -8,6 +8,7 @@ measured exactly as whetstone measures its own answers.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,11 +57,18 @@ def raw_logprob_sum(http: httpx.Client, model: str, prompt: list[int], answer: l
     return sum(float(step[str(token)]["logprob"]) for step, token in zip(positions, answer, strict=True))
 
 
+def end_of_sequence(model_dir: str) -> int:
+    """The model's end-of-sequence token id (its generation_config.json's first one)."""
+    eos = json.loads((Path(model_dir) / "generation_config.json").read_text())["eos_token_id"]
+    return int(eos[0] if isinstance(eos, list) else eos)
+
+
 def anchor_answers(
     prompts: dict[str, list[list[int]]], width: int, max_tokens: int, length_penalty: float, log_path: Path
 ) -> list[AnchorAnswer]:
     """Start vLLM's server, beam-search every prompt, re-score the best beams, stop the server."""
     model, port = prepared_model_dir(), free_port()
+    eos = end_of_sequence(model)
     answers = []
     with spawned(vllm_command(model, port), f"http://127.0.0.1:{port}", log_path) as url, \
             httpx.Client(base_url=url, timeout=1800) as http:
@@ -69,6 +77,8 @@ def anchor_answers(
         for name, i in tqdm(steps, desc="vLLM beam search", unit="req"):
             choice, latency = beam_search(http, model, prompts[name][i], width, max_tokens, length_penalty)
             tokens = [int(t) for t in choice["token_ids"]]
+            if choice.get("finish_reason") == "stop" and tokens[-1:] != [eos]:
+                tokens.append(eos)  # whetstone scores a stopped answer's end-of-sequence token too
             answers.append(AnchorAnswer(
                 name, i, latency, raw_logprob_sum(http, model, prompts[name][i], tokens), len(tokens),
                 choice.get("finish_reason"), choice["text"],

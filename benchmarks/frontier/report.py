@@ -11,7 +11,7 @@ from pathlib import Path
 from benchmarks.frontier.anchor import AnchorAnswer
 from benchmarks.frontier.ways import Record
 
-TIE = 1e-3  # nats: the same answer re-scored in another batch may differ by float noise
+TIE = 0.1  # nats: bf16 scores of the same tokens differ by a few hundredths between batch shapes
 
 
 @dataclass(frozen=True)
