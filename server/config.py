@@ -88,7 +88,7 @@ class Settings(BaseSettings):
         le=2.0,
         description="Temperature of the sampled candidates of best_of_n, rejection and beam when a "
         "request sends no temperature (others draw at 1.0). Default: the model's "
-        "generation_config.json temperature, else 0.7.",
+        "generation_config.json temperature, else 0.4.",
     )
     greedy_candidate: bool = Field(
         True,

@@ -29,7 +29,7 @@ class SharpeningParams(BaseModel):
         None, description="majority, confidence: regex, group 1 is the answer."
     )
     checkpoint_tokens: int | None = Field(
-        None, ge=1, description="smc, beam: tokens between checkpoints (beam: per round)."
+        None, ge=1, description="smc: tokens between checkpoints (32); beam: tokens per round (16)."
     )
     beam_width: int | None = Field(None, ge=1, description="beam: prefixes kept after each round.")
     greedy_candidate: bool | None = Field(

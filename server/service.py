@@ -34,7 +34,7 @@ from server.sharpening import (
     candidate_score,
     rank,
 )
-from server.sharpening.config import MAXIMISING_STRATEGIES, PROPOSAL_STRATEGIES
+from server.sharpening.config import MAXIMISING_STRATEGIES, PROPOSAL_STRATEGIES, STRATEGY_DEFAULTS
 from server.structured import RequestedConstraint, output_constraint, token_biases
 from server.tools import ToolPlan, tool_plan, tool_reply
 
@@ -86,6 +86,7 @@ class SharpeningService:
         if legacy_best_of is not None and legacy_best_of > 1:
             given = {"strategy": "best_of_n", "n": legacy_best_of, "length_penalty": 1.0} | given
         strategy = given.pop("strategy", self.settings.default_strategy)
+        given = STRATEGY_DEFAULTS.get(strategy, {}) | given
         greedy = temperature is None and self.settings.greedy_candidate and strategy in MAXIMISING_STRATEGIES
         config = SharpeningConfig(
             strategy=strategy,

@@ -66,10 +66,10 @@ async def test_by_default_one_candidate_is_greedy_and_the_rest_cooler_than_one(
     summary = r.json()["sharpening"]
     assert summary["n"] == 5 and len(engine.requests) == 5
     temperatures = {request_id: spec.temperature for request_id, spec in engine.requests}
-    assert sorted(temperatures.values()) == [0.0, 0.7, 0.7, 0.7, 0.7]
+    assert sorted(temperatures.values()) == [0.0, 0.4, 0.4, 0.4, 0.4]
     assert [t for i, t in temperatures.items() if i.endswith("-0")] == [0.0]  # candidate 0 is greedy
-    assert summary["candidate_temperatures"] == [0.0, 0.7]
-    assert [c["temperature"] for c in summary["candidates"]] == [0.0, 0.7, 0.7, 0.7, 0.7]
+    assert summary["candidate_temperatures"] == [0.0, 0.4]
+    assert [c["temperature"] for c in summary["candidates"]] == [0.0, 0.4, 0.4, 0.4, 0.4]
 
 
 @pytest.mark.parametrize(
@@ -78,9 +78,9 @@ async def test_by_default_one_candidate_is_greedy_and_the_rest_cooler_than_one(
         ({"temperature": 1.0}, {}, {1.0}),  # the paper's setting: one field away
         ({"temperature": 0.0}, {}, {0.0}),
         ({"temperature": 1.0, "sharpening": {"greedy_candidate": True}}, {}, {0.0, 1.0}),
-        ({"sharpening": {"greedy_candidate": False}}, {}, {0.7}),
-        ({}, {"candidate_temperature": 0.4}, {0.0, 0.4}),
-        ({}, {"greedy_candidate": False}, {0.7}),
+        ({"sharpening": {"greedy_candidate": False}}, {}, {0.4}),
+        ({}, {"candidate_temperature": 0.6}, {0.0, 0.6}),
+        ({}, {"greedy_candidate": False}, {0.4}),
         ({"sharpening": {"strategy": "power", "alpha": 4.0}}, {}, {1.0}),  # claims pi^alpha: draws from pi
         ({"sharpening": {"strategy": "none"}}, {}, {1.0}),
     ],
@@ -94,6 +94,17 @@ async def test_candidate_temperatures_follow_the_request_then_the_server(
     assert r.status_code == 200, r.text
     assert {spec.temperature for _, spec in engine.requests} == temperatures
     assert r.json()["sharpening"]["candidate_temperatures"] == sorted(temperatures)
+
+
+async def test_beam_decides_every_16_tokens_unless_told(make_client: ClientFactory) -> None:
+    engine = FakeEngine()
+    async with make_client(engine) as client:
+        for sharpening, round_tokens in (({}, 16), ({"checkpoint_tokens": 5}, 5)):
+            engine.requests.clear()
+            body = {"messages": HELLO, "max_tokens": 40, "sharpening": {"strategy": "beam", **sharpening}}
+            r = await client.post(CHAT, json=body)
+            assert r.status_code == 200, r.text
+            assert engine.requests[0][1].max_tokens == round_tokens
 
 
 async def test_pruning_aborts_losers_and_keeps_the_winner(make_client: ClientFactory) -> None:

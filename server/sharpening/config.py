@@ -15,6 +15,8 @@ POWER_STRATEGIES = ("power", "smc", "mcmc")  # sample towards pi^alpha: need alp
 MAXIMISING_STRATEGIES = ("best_of_n", "rejection", "beam")
 PROPOSAL_STRATEGIES = ("smc", "mcmc")  # draw from the model at temperature 1/alpha themselves
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
+# settings whose default differs by strategy: beam decides every 16 tokens, smc reweights every 32
+STRATEGY_DEFAULTS: dict[str, dict[str, int]] = {"beam": {"checkpoint_tokens": 16}}
 MAX_TOP_LOGPROBS = 20  # the engine's limit on top log-probabilities per token
 
 

@@ -32,8 +32,8 @@ def test_a_request_without_settings_draws_one_greedy_candidate_and_cooler_sample
     )
     s = sharpening_of(r)
     cands = s["candidates"]
-    assert s["candidate_temperatures"] == [0.0, 0.7]
-    assert [c["temperature"] for c in cands] == [0.0] + [0.7] * 7
+    assert s["candidate_temperatures"] == [0.0, 0.4]
+    assert [c["temperature"] for c in cands] == [0.0] + [0.4] * 7
     greedy = cands[0]
     if greedy["status"] == "finished":  # greedy's answer is a floor: never a less likely one
         assert s["selected_logprob_sum"] >= greedy["logprob_sum"]
@@ -64,7 +64,7 @@ def test_beam_returns_the_raw_likelihood_of_the_whole_answer(client: OpenAI, mod
     reference = rescore(model_dir, QUESTION, chosen["token_ids"])  # prefix inherited + own tokens
     assert chosen["logprob_sum"] == pytest.approx(reference, abs=0.02 * chosen["num_tokens"] + 0.1)
     assert r.usage is not None and r.usage.completion_tokens == generated(cands) == s["generated_tokens"]
-    assert s["candidate_temperatures"] == [0.0, 0.7]
+    assert s["candidate_temperatures"] == [0.0, 0.4]
 
 
 def test_beam_streams_through_the_sdk_with_usage(client: OpenAI) -> None:
