@@ -40,7 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--per-task", type=int, default=4,
                         help="prompts per quality task in the `tasks` set (arithmetic, gsm8k, arc_easy)")
     parser.add_argument("--max-tokens", type=int, default=192, help="token limit per candidate")
-    parser.add_argument("--anchor", type=int, default=3,
+    parser.add_argument("--anchor", type=int, default=4,
                         help="prompts per set for vLLM's beam search (0: none; cached answers are reused)")
     parser.add_argument("--anchor-width", type=int, default=4, help="vLLM beam width")
     parser.add_argument("--refresh-anchor", action="store_true", help="beam-search again, ignoring the cache")

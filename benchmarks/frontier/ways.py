@@ -57,39 +57,25 @@ def greedy_plus(n: int, temperature: float, **sharpening: Any) -> dict[str, Any]
     return {"temperature": temperature, "sharpening": {"n": n, "greedy_candidate": True, **sharpening}}
 
 
-def beam(n: int, width: int, chunk: int, temperature: float | None = None) -> dict[str, Any]:
-    """`beam`: n children per round, `width` beams, `chunk` tokens per round, each beam's first greedy."""
-    sharpening = {"strategy": "beam", "n": n, "beam_width": width, "checkpoint_tokens": chunk}
-    if temperature is None:
-        return {"sharpening": sharpening}
-    return {"temperature": temperature, "sharpening": sharpening | {"greedy_candidate": True}}
+def beam(n: int, width: int, chunk: int) -> dict[str, Any]:
+    """`beam`: n children per round, `width` beams, `chunk` tokens per round (server's temperature)."""
+    return {"sharpening": {"strategy": "beam", "n": n, "beam_width": width, "checkpoint_tokens": chunk}}
 
 
 WAYS: dict[str, dict[str, Any]] = {
     "greedy": {"temperature": 0.0, "sharpening": {"strategy": "none"}},
-    "default": {},  # whatever the server does for a request with no settings
+    "default": {},  # what the server does for a request with no settings: greedy + 7 at 0.4
     "bon8_t1 (old default)": {"temperature": 1.0, "sharpening": {"n": 8}},
+    "bon4_t1": {"temperature": 1.0, "sharpening": {"n": 4}},
+    "bon16_t1": {"temperature": 1.0, "sharpening": {"n": 16}},
     "bon8_t0.7": {"temperature": 0.7, "sharpening": {"n": 8}},
     "bon8_t0.4": {"temperature": 0.4, "sharpening": {"n": 8}},
-    "greedy+3_t0.7": greedy_plus(4, 0.7),
-    "greedy+7_t0.2": greedy_plus(8, 0.2),
-    "greedy+7_t0.3": greedy_plus(8, 0.3),
-    "greedy+7_t0.4": greedy_plus(8, 0.4),
-    "greedy+7_t0.5": greedy_plus(8, 0.5),
-    "greedy+15_t0.4": greedy_plus(16, 0.4),
+    "greedy+3_t0.4": greedy_plus(4, 0.4),
     "greedy+7_t0.7": greedy_plus(8, 0.7),
-    "greedy+7_t1": greedy_plus(8, 1.0),
-    "greedy+15_t0.7": greedy_plus(16, 0.7),
-    "beam8_w4_c16": beam(8, 4, 16),
-    "beam8_w4_c32": beam(8, 4, 32),
-    "beam16_w4_c16": beam(16, 4, 16),
-    "beam8_w4_c16_t0.4": beam(8, 4, 16, 0.4),
-    "beam16_w4_c8_t0.4": beam(16, 4, 8, 0.4),
-    "beam16_w4_c16_t0.4": beam(16, 4, 16, 0.4),
-    "beam16_w4_c16_t1": beam(16, 4, 16, 1.0),
-    "beam16_w2_c16": beam(16, 2, 16),
-    "beam24_w4_c16_t0.5": beam(24, 4, 16, 0.5),
-    "beam32_w8_c8_t0.4": beam(32, 8, 8, 0.4),
+    "greedy+15_t0.4": greedy_plus(16, 0.4),
+    "beam8 (default beam)": {"sharpening": {"strategy": "beam"}},
+    "beam16_w4": beam(16, 4, 16),
+    "beam32_w8_c8": beam(32, 8, 8),
     "smc8_a4": {"sharpening": {"strategy": "smc", "n": 8, "alpha": ALPHA}},
     "power8_a4": {"temperature": 1.0, "sharpening": {"strategy": "power", "n": 8, "alpha": ALPHA}},
 }
@@ -97,8 +83,7 @@ WAYS: dict[str, dict[str, Any]] = {
 LP1_WAYS: dict[str, dict[str, Any]] = {
     "default lp1": {"sharpening": {"length_penalty": 1.0}},
     "bon8_t1 lp1": {"temperature": 1.0, "sharpening": {"n": 8, "length_penalty": 1.0}},
-    "beam8_w4_c16 lp1": {"sharpening": {"strategy": "beam", "n": 8, "checkpoint_tokens": 16,
-                                        "length_penalty": 1.0}},
+    "beam16_w4 lp1": {"sharpening": {"strategy": "beam", "n": 16, "length_penalty": 1.0}},
 }
 
 
