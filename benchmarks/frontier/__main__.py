@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sets", nargs="+", default=["chat", "unseen", "tasks"],
                         choices=["chat", "unseen", "tasks"], help="prompt sets to run")
     parser.add_argument("--ways", nargs="+", help="only these ways (default: all, with --lp1 ones)")
-    parser.add_argument("--per-task", type=int, default=4,
+    parser.add_argument("--per-task", type=int, default=3,
                         help="prompts per quality task in the `tasks` set (arithmetic, gsm8k, arc_easy)")
     parser.add_argument("--max-tokens", type=int, default=192, help="token limit per candidate")
     parser.add_argument("--anchor", type=int, default=4,

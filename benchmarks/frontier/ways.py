@@ -66,16 +66,13 @@ WAYS: dict[str, dict[str, Any]] = {
     "greedy": {"temperature": 0.0, "sharpening": {"strategy": "none"}},
     "default": {},  # what the server does for a request with no settings: greedy + 7 at 0.4
     "bon8_t1 (old default)": {"temperature": 1.0, "sharpening": {"n": 8}},
-    "bon4_t1": {"temperature": 1.0, "sharpening": {"n": 4}},
     "bon16_t1": {"temperature": 1.0, "sharpening": {"n": 16}},
     "bon8_t0.7": {"temperature": 0.7, "sharpening": {"n": 8}},
     "bon8_t0.4": {"temperature": 0.4, "sharpening": {"n": 8}},
-    "greedy+3_t0.4": greedy_plus(4, 0.4),
     "greedy+7_t0.7": greedy_plus(8, 0.7),
     "greedy+15_t0.4": greedy_plus(16, 0.4),
     "beam8 (default beam)": {"sharpening": {"strategy": "beam"}},
     "beam16_w4": beam(16, 4, 16),
-    "beam32_w8_c8": beam(32, 8, 8),
     "smc8_a4": {"sharpening": {"strategy": "smc", "n": 8, "alpha": ALPHA}},
     "power8_a4": {"temperature": 1.0, "sharpening": {"strategy": "power", "n": 8, "alpha": ALPHA}},
 }
