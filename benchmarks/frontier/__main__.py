@@ -18,12 +18,12 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.environment import log_progress, machine
+from benchmarks.common.environment import log_progress, machine
+from benchmarks.common.servers import given_or_started_server
 from benchmarks.frontier.anchor import AnchorAnswer, anchor_answers
 from benchmarks.frontier.measure import measure, prompt_token_ids
 from benchmarks.frontier.report import anchor_comparison, markdown, plot, rows
 from benchmarks.frontier.ways import LP1_WAYS, WAYS, Record, prompt_sets
-from benchmarks.servers import given_or_started_server
 
 log = logging.getLogger("benchmarks.frontier")
 RESULTS = Path(__file__).resolve().parent.parent / "results"

@@ -19,11 +19,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks.datasets import TASKS, Item, Task, load_task
-from benchmarks.environment import log_progress, machine
-from benchmarks.quality_collect import item_seed
-from benchmarks.quality_stats import Sample, paired_difference, summarize
-from benchmarks.servers import given_or_started_server
+from benchmarks.common.datasets import TASKS, Item, Task, load_task
+from benchmarks.common.environment import log_progress, machine
+from benchmarks.common.servers import given_or_started_server
+from benchmarks.quality.collect import item_seed
+from benchmarks.quality.stats import Sample, paired_difference, summarize
 from clients import WhetstoneClient
 from server.sharpening.patterns import extract_answer
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from benchmarks.servers import prepared_model_dir, vllm_command
+from benchmarks.common.servers import prepared_model_dir, vllm_command
 from server.processes import free_port, spawned
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.datasets import load_task
+from benchmarks.common.datasets import load_task
 from clients.prompts import LOAD_PROMPTS
 
 ALPHA = 4.0
