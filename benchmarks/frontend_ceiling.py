@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from benchmarks.environment import log_progress, machine
-from benchmarks.servers import whetstone_command
+from benchmarks.common.environment import log_progress, machine
+from benchmarks.common.servers import whetstone_command
 from clients.pool import run_closed_loop
 from server.processes import free_port, spawned, spawned_process
 

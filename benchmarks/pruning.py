@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.environment import log_progress, machine
-from benchmarks.interleaved import timed_requests
-from benchmarks.servers import given_or_started_server
+from benchmarks.common.environment import log_progress, machine
+from benchmarks.common.interleaved import timed_requests
+from benchmarks.common.servers import given_or_started_server
 from clients.prompts import LOAD_PROMPTS
 from clients.stats import percentile
 

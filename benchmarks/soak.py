@@ -35,8 +35,8 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from benchmarks.environment import machine
-from benchmarks.servers import whetstone_command
+from benchmarks.common.environment import machine
+from benchmarks.common.servers import whetstone_command
 from clients import AsyncWhetstoneClient, WhetstoneError
 from clients.pool import run_closed_loop
 from clients.stats import percentile

@@ -82,6 +82,19 @@ class Settings(BaseSettings):
     seed: int = Field(0, description="Engine seed, used by candidates that have no seed of their own.")
     default_strategy: StrategyName = Field("best_of_n", description="Strategy for requests that name none.")
     default_n: int = Field(8, ge=1, description="Candidates per request when the request names none.")
+    candidate_temperature: float | None = Field(
+        None,
+        ge=0.0,
+        le=2.0,
+        description="Temperature of the sampled candidates of best_of_n, rejection and beam when a "
+        "request sends no temperature (others draw at 1.0). Default: the model's "
+        "generation_config.json temperature, else 0.4.",
+    )
+    greedy_candidate: bool = Field(
+        True,
+        description="When a request sends no temperature, best_of_n, rejection and beam draw their "
+        "first candidate greedily, so the answer is never less likely than greedy decoding's.",
+    )
     max_candidates: int = Field(64, ge=1, description="Most candidates one request may ask for.")
     max_total_tokens: int | None = Field(
         None,

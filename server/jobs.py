@@ -76,6 +76,11 @@ class SharpenedResult:
         return sum(c.generated_tokens for c in self.candidates)
 
     @property
+    def temperatures(self) -> list[float]:
+        """The distinct temperatures the candidates were drawn at, lowest first."""
+        return sorted({c.temperature for c in self.candidates if c.temperature is not None})
+
+    @property
     def forks(self) -> int:
         """Candidates that continued another one's prefix."""
         return sum(1 for c in self.candidates if c.parent is not None)

@@ -50,7 +50,10 @@ def refused(note: str, *accepts: Any) -> FieldRule:
 
 SHARED_FIELDS: dict[str, FieldRule] = {
     "model": honoured("The served model or one of its --lora adapters (or absent); 404 otherwise."),
-    "temperature": honoured("Candidates are drawn at this temperature (default 1.0); 0 is greedy."),
+    "temperature": honoured(
+        "Every candidate is drawn at this temperature; 0 is greedy. Unset: best_of_n, rejection and "
+        "beam draw one greedy candidate and the rest at --candidate-temperature; others draw at 1.0."
+    ),
     "top_p": honoured("Nucleus sampling of every candidate."),
     "n": honoured("The top-n distinct candidates become the choices (needs sharpening.n >= n)."),
     "max_tokens": honoured("Token limit per candidate."),

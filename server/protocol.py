@@ -16,7 +16,7 @@ class SharpeningParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     strategy: StrategyName | None = Field(
-        None, description="best_of_n, rejection, power, majority, smc, mcmc, confidence or none."
+        None, description="best_of_n, rejection, beam, power, majority, smc, mcmc, confidence or none."
     )
     n: int | None = Field(None, ge=1, description="Candidates to draw.")
     length_penalty: float | None = Field(
@@ -28,7 +28,15 @@ class SharpeningParams(BaseModel):
     answer_pattern: str | None = Field(
         None, description="majority, confidence: regex, group 1 is the answer."
     )
-    checkpoint_tokens: int | None = Field(None, ge=1, description="smc: tokens between checkpoints.")
+    checkpoint_tokens: int | None = Field(
+        None, ge=1, description="smc: tokens between checkpoints (32); beam: tokens per round (16)."
+    )
+    beam_width: int | None = Field(None, ge=1, description="beam: prefixes kept after each round.")
+    greedy_candidate: bool | None = Field(
+        None,
+        description="best_of_n, rejection, beam: draw the first candidate (beam: each beam's first "
+        "child) greedily. Default: on when the request sends no temperature.",
+    )
     ess_threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="smc: resample when the ESS is below this fraction of n."
     )
@@ -261,6 +269,7 @@ class CandidateReport(BaseModel):
     status: Literal["finished", "pruned", "truncated", "paused"]
     parent: int | None = Field(None, description="The candidate whose prefix this fork continues.")
     prefix_tokens: int = Field(0, description="Tokens inherited from the parent (not generated).")
+    temperature: float | None = Field(None, description="The temperature its tokens were drawn at.")
 
 
 class SharpeningSummary(BaseModel):
@@ -279,6 +288,9 @@ class SharpeningSummary(BaseModel):
     candidates_truncated: int
     candidates_paused: int = 0
     generated_tokens: int
+    candidate_temperatures: list[float] = Field(
+        default_factory=list, description="The temperatures the candidates were drawn at (0 is greedy)."
+    )
     forks: int = 0
     resamplings: int | None = None
     mh_proposals: int | None = None

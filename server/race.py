@@ -98,6 +98,7 @@ class CandidateRace:
             elif isinstance(decision, Draw):
                 self.candidates.append(decision.candidate)
                 spec = self.candidate_sampling(decision)
+                decision.candidate.temperature = spec.temperature
                 task = asyncio.create_task(self._drive(decision.candidate, spec))
                 task.add_done_callback(quietly)  # one failure is raised by `run`; siblings' are moot
                 self._tasks.add(task)

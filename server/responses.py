@@ -40,6 +40,7 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
                 status=c.status.value,
                 parent=c.parent,
                 prefix_tokens=c.prefix_tokens,
+                temperature=c.temperature,
             )
             for c in result.candidates
         ]
@@ -58,6 +59,7 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
         candidates_truncated=result.count(CandidateStatus.TRUNCATED),
         candidates_paused=result.count(CandidateStatus.PAUSED),
         generated_tokens=result.generated_tokens,
+        candidate_temperatures=result.temperatures,
         forks=result.forks,
         resamplings=spend.resamplings if smc else None,
         mh_proposals=spend.mh_proposals if mcmc else None,
@@ -85,6 +87,7 @@ def batch_summary(results: Sequence[SharpenedResult]) -> SharpeningSummary:
         candidates_pruned=sum(s.candidates_pruned for s in each),
         candidates_truncated=sum(s.candidates_truncated for s in each),
         generated_tokens=sum(s.generated_tokens for s in each),
+        candidate_temperatures=sorted({t for s in each for t in s.candidate_temperatures}),
         max_total_tokens=each[0].max_total_tokens,  # each prompt's own budget
         prompts=each,
     )

@@ -23,9 +23,9 @@ from server.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
     SamplingFields,
-    SharpeningParams,
 )
 from server.race import CandidateRace, UpdateListener
+from server.sampling_defaults import candidate_temperature
 from server.sharpening import (
     Candidate,
     SharpeningConfig,
@@ -33,7 +33,8 @@ from server.sharpening import (
     candidate_score,
     rank,
 )
-from server.sharpening.config import ADAPTIVE_STRATEGIES, PROPOSAL_STRATEGIES
+from server.sharpening.config import MAXIMISING_STRATEGIES, PROPOSAL_STRATEGIES
+from server.sharpening_defaults import resolve_sharpening
 from server.structured import RequestedConstraint, output_constraint, token_biases
 from server.tools import ToolPlan, tool_plan, tool_reply
 
@@ -50,6 +51,7 @@ class SharpeningService:
         self.traces = traces
         self.adapters = tuple(parse_lora_spec(spec)[0] for spec in settings.lora)
         self.admission = Admission(settings.max_inflight_requests, settings.max_inflight_candidates)
+        self.candidate_temperature = candidate_temperature(settings)
 
     # -- preparing jobs -------------------------------------------------------------------
 
@@ -70,36 +72,6 @@ class SharpeningService:
         """The model id a response names: the job's adapter, else the base model."""
         return job.sampling.adapter or self.engine.model_name
 
-    def resolve_sharpening(
-        self, params: SharpeningParams | None, legacy_best_of: int | None = None
-    ) -> SharpeningConfig:
-        """Fill in server defaults; legacy `best_of` > 1 means best_of_n with length_penalty 1."""
-        given = params.model_dump(exclude_none=True) if params else {}
-        if legacy_best_of is not None and legacy_best_of > 1:
-            given = {"strategy": "best_of_n", "n": legacy_best_of, "length_penalty": 1.0} | given
-        cap = self.settings.max_total_tokens
-        strategy = given.pop("strategy", self.settings.default_strategy)
-        adaptive = self.settings.default_adaptive and strategy in ADAPTIVE_STRATEGIES
-        config = SharpeningConfig(
-            strategy=strategy,
-            n=given.pop("n", self.settings.default_n),
-            max_total_tokens=given.pop("max_total_tokens", cap),
-            adaptive=given.pop("adaptive", adaptive),
-            **given,
-        )
-        if config.candidate_count > self.settings.max_candidates:
-            raise InvalidRequest(
-                f"sharpening.n={config.n} is more than this server allows per request "
-                f"({self.settings.max_candidates}); ask for fewer candidates",
-                param="sharpening.n",
-            )
-        if cap is not None and (config.max_total_tokens or 0) > cap:
-            raise InvalidRequest(
-                f"sharpening.max_total_tokens={config.max_total_tokens} is more than this server allows "
-                f"per request ({cap}); ask for a smaller budget", param="sharpening.max_total_tokens"
-            )
-        return config
-
     async def prepare_chat(self, request: ChatCompletionRequest) -> GenerationJob:
         """Tokenize a chat request and check it against the server's limits."""
         adapter = self.check_model(request.model)
@@ -116,7 +88,7 @@ class SharpeningService:
                 f"the model's chat template rejected the messages: {exc}", param="messages"
             ) from exc
         max_tokens = request.max_completion_tokens or request.max_tokens
-        config = self.resolve_sharpening(request.sharpening)
+        config = resolve_sharpening(self.settings, request.sharpening, temperature=request.temperature)
         top = request.top_logprobs or 0
         return await self._job(
             request, "messages", prompt, max_tokens, config, request.logprobs, top,
@@ -131,7 +103,10 @@ class SharpeningService:
             raise InvalidRequest(
                 "max_tokens 0 generates nothing; it needs echo to score the prompt", param="max_tokens"
             )
-        config = self.resolve_sharpening(request.sharpening, legacy_best_of=request.best_of)
+        config = resolve_sharpening(
+            self.settings,
+            request.sharpening, legacy_best_of=request.best_of, temperature=request.temperature
+        )
         wants_logprobs = request.logprobs is not None
         top = request.logprobs or 0
         scoring = top if request.echo and wants_logprobs else None
@@ -202,7 +177,9 @@ class SharpeningService:
             check_proposal_fields(request, config.strategy)
         sampling = SamplingSpec(
             max_tokens=max_tokens,
-            temperature=1.0 if request.temperature is None else request.temperature,
+            temperature=(
+                self.default_temperature(config) if request.temperature is None else request.temperature
+            ),
             top_p=1.0 if request.top_p is None else request.top_p,
             top_k=request.top_k or 0,
             seed=config.seed if config.seed is not None else request.seed,
@@ -222,6 +199,10 @@ class SharpeningService:
         if sampling.max_tokens > 0:  # max_tokens 0 only scores the prompt: nothing is sampled
             await self._check_sampling(sampling, constrained)
         return GenerationJob(prompt, sampling, config, request.n, logprobs, source, tools=tools)
+
+    def default_temperature(self, config: SharpeningConfig) -> float:
+        """The candidates' temperature when the request sends none (1.0 where a strategy claims pi)."""
+        return self.candidate_temperature if config.strategy in MAXIMISING_STRATEGIES else 1.0
 
     async def _check_sampling(self, sampling: SamplingSpec, constrained: RequestedConstraint | None) -> None:
         """400 naming the field when the engine cannot honour the sampling (e.g. a bad schema)."""
@@ -300,7 +281,7 @@ class SharpeningService:
         config = job.sharpening
         strategy = build_strategy(
             config, job.sampling.max_tokens, job.choices, random.Random(job.sampling.seed),
-            from_model=job.sampling.draws_from_model,
+            from_model=job.sampling.draws_from_model and not config.greedy_candidate,
         )
         race = CandidateRace(
             self.engine, job.prompt_token_ids, job.sampling, request_id, self.metrics, on_update,

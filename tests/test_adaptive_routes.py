@@ -30,13 +30,14 @@ async def test_an_adaptive_vote_draws_fewer_than_its_cap(make_client: ClientFact
 
 
 async def test_the_server_default_turns_adaptive_on_where_it_applies(make_client: ClientFactory) -> None:
-    async with make_client(FakeEngine(), default_adaptive=True) as client:
+    likely = FakeEngine(scripts=[Script([-0.05, -0.05])])  # one answer of probability 0.9
+    async with make_client(likely, default_adaptive=True) as client:
         best = await client.post(CHAT, json={"messages": HELLO, "sharpening": {"n": 8}})
         smc_body = {"messages": HELLO, "sharpening": {"strategy": "smc", "alpha": 2.0}}
         smc = await client.post(CHAT, json=smc_body)
         off = await client.post(CHAT, json={"messages": HELLO, "sharpening": {"n": 8, "adaptive": False}})
-    assert best.json()["sharpening"]["candidates_drawn"] < 8  # one likely sequence: certified at once
-    assert best.json()["sharpening"]["stopped_by"] in ("certificate", "missing_mass")
+    assert best.json()["sharpening"]["candidates_drawn"] == 2  # the first wave proves the mode
+    assert best.json()["sharpening"]["stopped_by"] == "certificate"
     assert smc.status_code == 200 and smc.json()["sharpening"]["stopped_by"] is None
     assert off.json()["sharpening"]["candidates_drawn"] == 8
 
@@ -48,3 +49,19 @@ async def test_adaptive_where_it_does_not_apply_is_a_400(make_client: ClientFact
         sure = await client.post(CHAT, json={"messages": HELLO, "sharpening": MAJORITY | {"certainty": 1.0}})
     assert r.status_code == 400 and r.json()["error"]["param"] == "sharpening.adaptive"
     assert sure.status_code == 400 and "certainty" in r.text + sure.text
+
+
+async def test_the_missing_mass_heuristic_needs_samples_of_the_model(make_client: ClientFactory) -> None:
+    """Every candidate repeats one sequence of probability 0.33: only the heuristic can stop early."""
+    adaptive = {"n": 8, "adaptive": True}
+    async with make_client(FakeEngine()) as client:
+        sampled = await client.post(CHAT, json={"messages": HELLO, "temperature": 1.0,
+                                                "sharpening": adaptive})
+        anchored = await client.post(CHAT, json={"messages": HELLO, "temperature": 1.0,
+                                                 "sharpening": adaptive | {"greedy_candidate": True}})
+        cooled = await client.post(CHAT, json={"messages": HELLO, "temperature": 0.5, "sharpening": adaptive})
+    assert sampled.json()["sharpening"]["stopped_by"] == "missing_mass"
+    assert sampled.json()["sharpening"]["candidates_drawn"] == 2
+    for reply in (anchored, cooled):
+        assert reply.json()["sharpening"]["stopped_by"] is None
+        assert reply.json()["sharpening"]["candidates_drawn"] == 8

@@ -21,6 +21,8 @@ PATTERN = r"t(\d)"
 EVERY_STRATEGY = {
     "best_of_n": SharpeningConfig(n=4),
     "rejection": SharpeningConfig(strategy="rejection", n=8, threshold=0.0),
+    "greedy_candidate": SharpeningConfig(n=4, greedy_candidate=True),
+    "beam": SharpeningConfig(strategy="beam", n=4, beam_width=2, checkpoint_tokens=3),
     "power": SharpeningConfig(strategy="power", n=4, alpha=2.0),
     "majority": SharpeningConfig(strategy="majority", n=4, answer_pattern=PATTERN),
     "smc": SharpeningConfig(strategy="smc", n=4, alpha=2.0, checkpoint_tokens=3),

@@ -37,7 +37,7 @@ def test_flags_override_env_and_env_overrides_defaults(monkeypatch: pytest.Monke
 
 def test_unknown_strategy_is_refused_by_argparse(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["serve", "--default-strategy", "beam"])
+        build_parser().parse_args(["serve", "--default-strategy", "annealing"])
     assert "invalid choice" in capsys.readouterr().err
 
 

@@ -57,15 +57,54 @@ async def test_candidates_are_separate_engine_requests_with_seed_plus_index(
     assert {spec.temperature for _, spec in engine.requests} == {0.7}
 
 
-async def test_default_sampling_temperature_is_one_and_n_is_server_default(
+async def test_by_default_one_candidate_is_greedy_and_the_rest_cooler_than_one(
     make_client: ClientFactory,
 ) -> None:
     engine = FakeEngine()
     async with make_client(engine, default_n=5) as client:
-        r = await client.post(CHAT, json={"messages": HELLO})
-    assert r.json()["sharpening"]["n"] == 5
-    assert len(engine.requests) == 5
-    assert {spec.temperature for _, spec in engine.requests} == {1.0}
+        r = await client.post(CHAT, json={"messages": HELLO, "sharpening": {"return_candidates": True}})
+    summary = r.json()["sharpening"]
+    assert summary["n"] == 5 and len(engine.requests) == 5
+    temperatures = {request_id: spec.temperature for request_id, spec in engine.requests}
+    assert sorted(temperatures.values()) == [0.0, 0.4, 0.4, 0.4, 0.4]
+    assert [t for i, t in temperatures.items() if i.endswith("-0")] == [0.0]  # candidate 0 is greedy
+    assert summary["candidate_temperatures"] == [0.0, 0.4]
+    assert [c["temperature"] for c in summary["candidates"]] == [0.0, 0.4, 0.4, 0.4, 0.4]
+
+
+@pytest.mark.parametrize(
+    ("body", "settings", "temperatures"),
+    [
+        ({"temperature": 1.0}, {}, {1.0}),  # the paper's setting: one field away
+        ({"temperature": 0.0}, {}, {0.0}),
+        ({"temperature": 1.0, "sharpening": {"greedy_candidate": True}}, {}, {0.0, 1.0}),
+        ({"sharpening": {"greedy_candidate": False}}, {}, {0.4}),
+        ({}, {"candidate_temperature": 0.6}, {0.0, 0.6}),
+        ({}, {"greedy_candidate": False}, {0.4}),
+        ({"sharpening": {"strategy": "power", "alpha": 4.0}}, {}, {1.0}),  # claims pi^alpha: draws from pi
+        ({"sharpening": {"strategy": "none"}}, {}, {1.0}),
+    ],
+)
+async def test_candidate_temperatures_follow_the_request_then_the_server(
+    make_client: ClientFactory, body: dict, settings: dict, temperatures: set[float]
+) -> None:
+    engine = FakeEngine()
+    async with make_client(engine, **settings) as client:
+        r = await client.post(CHAT, json={"messages": HELLO, "max_tokens": 4} | body)
+    assert r.status_code == 200, r.text
+    assert {spec.temperature for _, spec in engine.requests} == temperatures
+    assert r.json()["sharpening"]["candidate_temperatures"] == sorted(temperatures)
+
+
+async def test_beam_decides_every_16_tokens_unless_told(make_client: ClientFactory) -> None:
+    engine = FakeEngine()
+    async with make_client(engine) as client:
+        for sharpening, round_tokens in (({}, 16), ({"checkpoint_tokens": 5}, 5)):
+            engine.requests.clear()
+            body = {"messages": HELLO, "max_tokens": 40, "sharpening": {"strategy": "beam", **sharpening}}
+            r = await client.post(CHAT, json=body)
+            assert r.status_code == 200, r.text
+            assert engine.requests[0][1].max_tokens == round_tokens
 
 
 async def test_pruning_aborts_losers_and_keeps_the_winner(make_client: ClientFactory) -> None:
@@ -171,7 +210,7 @@ BAD_REQUESTS = [
     ({"messages": HELLO, "temperature": 3}, "temperature"),
     ({"messages": HELLO, "max_tokens": 0}, "max_tokens"),
     ({"messages": HELLO, "max_tokens": 100000}, "max_tokens"),
-    ({"messages": HELLO, "sharpening": {"strategy": "beam"}}, "sharpening.strategy"),
+    ({"messages": HELLO, "sharpening": {"strategy": "annealing"}}, "sharpening.strategy"),
     ({"messages": HELLO, "sharpening": {"n": 1000}}, "sharpening.n"),
     ({"messages": HELLO, "sharpening": {"nn": 3}}, "sharpening.nn"),
     ({"messages": HELLO, "sharpening": {"strategy": "rejection"}}, "sharpening.threshold"),

@@ -46,7 +46,7 @@ async def test_best_of_n_over_an_upstream_scores_and_prunes(
 ) -> None:
     fake, url = upstream
     async with upstream_client(upstreams=[url]) as client:
-        body = CHAT | {"sharpening": {"n": 4, "return_candidates": True}}
+        body = CHAT | {"temperature": 1.0, "sharpening": {"n": 4, "return_candidates": True}}
         reply = (await client.post("/v1/chat/completions", json=body)).json()
         summary = reply["sharpening"]
         cands = {c["index"]: c for c in summary["candidates"]}

@@ -45,6 +45,7 @@ class Candidate:
     parent: int | None = None
     prefix_tokens: int = 0
     cuts: dict[int, int] = field(default_factory=lambda: {0: 0})
+    temperature: float | None = None  # what the engine drew its tokens at (set when drawn)
 
     @property
     def num_tokens(self) -> int:

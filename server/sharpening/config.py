@@ -7,11 +7,17 @@ from typing import Literal, get_args
 
 from server.sharpening.patterns import Pattern, PatternError, compile_pattern
 
-StrategyName = Literal["best_of_n", "rejection", "power", "majority", "smc", "mcmc", "confidence", "none"]
+StrategyName = Literal[
+    "best_of_n", "rejection", "beam", "power", "majority", "smc", "mcmc", "confidence", "none"
+]
 ADAPTIVE_STRATEGIES = ("best_of_n", "majority", "confidence")  # can draw in waves and stop early
 POWER_STRATEGIES = ("power", "smc", "mcmc")  # sample towards pi^alpha: need alpha
+# keep the most likely candidate: a greedy candidate and low-temperature samples only help them
+MAXIMISING_STRATEGIES = ("best_of_n", "rejection", "beam")
 PROPOSAL_STRATEGIES = ("smc", "mcmc")  # draw from the model at temperature 1/alpha themselves
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
+# settings whose default differs by strategy: beam decides every 16 tokens, smc reweights every 32
+STRATEGY_DEFAULTS: dict[str, dict[str, int]] = {"beam": {"checkpoint_tokens": 16}}
 MAX_TOP_LOGPROBS = 20  # the engine's limit on top log-probabilities per token
 
 
@@ -45,6 +51,8 @@ class SharpeningConfig:
     window: int = 32
     keep_percentile: float = 90.0
     stream_candidates: bool = False
+    greedy_candidate: bool = False
+    beam_width: int = 4
     max_total_tokens: int | None = None  # the request's token budget, all candidates together
     adaptive: bool = False  # draw in growing waves, n being the cap, and stop once settled
     certainty: float = 0.95  # adaptive majority/confidence: posterior the leading answer stays ahead
@@ -75,6 +83,12 @@ class SharpeningConfig:
                     "(a regex; group 1 is the answer)",
                 )
             self.compiled_pattern()
+        if self.greedy_candidate and self.strategy not in MAXIMISING_STRATEGIES:
+            raise InvalidSharpening(
+                "sharpening.greedy_candidate",
+                f"strategy {self.strategy!r} draws no greedy candidate; only "
+                f"{', '.join(MAXIMISING_STRATEGIES)} do",
+            )
         if self.max_total_tokens is not None and self.max_total_tokens < 1:
             raise InvalidSharpening(
                 "sharpening.max_total_tokens", "sharpening.max_total_tokens must be at least 1"
@@ -89,7 +103,7 @@ class SharpeningConfig:
         self._check_stepwise()
 
     def _check_stepwise(self) -> None:
-        at_least_one = ("checkpoint_tokens", "blocks", "warmup", "confidence_top_k", "window")
+        at_least_one = ("checkpoint_tokens", "blocks", "warmup", "confidence_top_k", "window", "beam_width")
         for name in at_least_one:
             if getattr(self, name) < 1:
                 raise InvalidSharpening(f"sharpening.{name}", f"sharpening.{name} must be at least 1")

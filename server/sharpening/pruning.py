@@ -37,12 +37,13 @@ class Pruner:
         """The highest score `candidate` can still reach (its pruning bound)."""
         return score_upper_bound(candidate.logprob_sum, candidate.max_tokens, self.length_penalty)
 
+    def beaten(self, candidate: Candidate) -> bool:
+        """True when pruning is on and `candidate`, whatever its status, cannot reach S* any more."""
+        return self.enabled and self.cutoff is not None and self.bound(candidate) < self.cutoff
+
     def cannot_win(self, candidate: Candidate) -> bool:
         """True when the running `candidate` can no longer be selected."""
-        cutoff = self.cutoff
-        if not self.enabled or cutoff is None or candidate.status is not CandidateStatus.RUNNING:
-            return False
-        return self.bound(candidate) < cutoff
+        return candidate.status is CandidateStatus.RUNNING and self.beaten(candidate)
 
     def losers(self, candidates: list[Candidate]) -> list[Candidate]:
         """The running candidates among `candidates` that can no longer be selected."""

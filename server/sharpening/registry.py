@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from server.sharpening.adaptive import AdaptiveBestOfN, AdaptiveDeepConf, AdaptiveMajority
+from server.sharpening.beam import Beam
 from server.sharpening.confidence import DeepConf
 from server.sharpening.config import SharpeningConfig
 from server.sharpening.contract import Strategy
@@ -29,6 +30,8 @@ def build_strategy(
         return build_adaptive(config, max_tokens, keep, from_model)
     if config.strategy == "rejection":
         return Rejection(config, max_tokens, keep)
+    if config.strategy == "beam":
+        return Beam(config, max_tokens, keep)
     if config.strategy == "power":
         return Power(config, max_tokens, rng)
     if config.strategy == "majority":

@@ -32,6 +32,7 @@ class BestOfN(Drawing):
         super().__init__(max_tokens)
         self.n = config.candidate_count
         self.length_penalty = config.length_penalty
+        self.greedy_candidate = config.greedy_candidate
         self.pruner = Pruner(config.length_penalty, enabled=config.prune, keep=keep)
 
     def start(self) -> list[Decision]:
@@ -39,8 +40,13 @@ class BestOfN(Drawing):
         return self.draw_fresh(self.n)
 
     def draw_fresh(self, count: int) -> list[Decision]:
-        """Draw `count` fresh candidates with the request's sampling."""
-        return [Draw(self.new()) for _ in range(count)]
+        """Draw `count` fresh candidates with the request's sampling (candidate 0 greedily, if asked)."""
+        draws: list[Decision] = []
+        for _ in range(count):
+            candidate = self.new()
+            greedy = self.greedy_candidate and candidate.index == 0
+            draws.append(Draw(candidate, temperature=0.0 if greedy else None))
+        return draws
 
     def on_tokens(self, candidate: Candidate, tokens: list[TokenLogprob]) -> list[Decision]:
         """Abort the candidate once its score bound falls below S*."""

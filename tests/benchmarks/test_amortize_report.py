@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.amortize import methods, split
-from benchmarks.amortize_report import method_stats, paired_difference, write_report
+from benchmarks.amortize.report import method_stats, paired_difference, write_report
+from benchmarks.amortize.run import methods, split
 
 
 def rows(method: str, correct: list[bool], loglik: float = -3.0) -> list[dict[str, object]]:

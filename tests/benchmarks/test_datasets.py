@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.datasets import (
+from benchmarks.common.datasets import (
     ARITHMETIC_PATTERN,
     LETTER_PATTERN,
     NUMBER_PATTERN,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.interleaved import timed_requests
+from benchmarks.common.interleaved import timed_requests
 from tests.conftest import live_server
 from tests.fakes import FakeEngine
 

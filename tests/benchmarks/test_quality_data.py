@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.datasets import TASKS
-from benchmarks.quality import parse_limits, sizes_up_to
-from benchmarks.quality_data import append_record, cached_ids, graded_items, normalize_answer, read_records
+from benchmarks.common.datasets import TASKS
+from benchmarks.quality.data import append_record, cached_ids, graded_items, normalize_answer, read_records
+from benchmarks.quality.run import parse_limits, sizes_up_to
 
 
 def candidate(text: str, logprob: float = -3.0, status: str = "finished") -> dict[str, object]:

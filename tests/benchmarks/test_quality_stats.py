@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from benchmarks.quality_stats import (
+from benchmarks.quality.stats import (
     BEST_OF_N,
     BEST_OF_N_MEAN,
     GREEDY,

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import quality
-from benchmarks.datasets import TASKS, Item, load_task
-from benchmarks.quality_data import append_record, graded_items, raw_path, read_records
-from benchmarks.quality_pareto import pareto_front, task_pareto
-from benchmarks.quality_report import TaskReport
-from benchmarks.quality_strategies import (
+from benchmarks.common.datasets import TASKS, Item, load_task
+from benchmarks.quality import run as quality
+from benchmarks.quality.data import append_record, graded_items, raw_path, read_records
+from benchmarks.quality.pareto import pareto_front, task_pareto
+from benchmarks.quality.strategies import (
     LIVE_STRATEGIES,
     collect_strategies,
     strategy_path,
@@ -21,6 +20,7 @@ from benchmarks.quality_strategies import (
     strategy_runs_path,
     uncached_answers,
 )
+from benchmarks.quality.summary import TaskReport
 from tests.conftest import live_server
 from tests.fakes import FakeEngine, Script
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS
-from benchmarks.serving_report import BEST_OF_WAY, MATCHED_VLLM_WAY, VLLM_WAY, targets
+from benchmarks.common.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS
+from benchmarks.serving.report import BEST_OF_WAY, MATCHED_VLLM_WAY, VLLM_WAY, targets
 from server.engines.vllm import CPU_BLOCK_TOKENS
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS, vllm_command
+from benchmarks.common.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS, vllm_command
 from server.processes import free_port, spawned, spawned_process
 from tests.e2e.test_dropin_legacy_e2e import reference_logprobs
 from tests.e2e.test_foundation_e2e import reference_model, rescore

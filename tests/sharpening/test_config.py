@@ -8,7 +8,9 @@ from server.sharpening import InvalidSharpening, SharpeningConfig
 @pytest.mark.parametrize(
     ("kwargs", "param"),
     [
-        ({"strategy": "beam"}, "sharpening.strategy"),
+        ({"strategy": "annealing"}, "sharpening.strategy"),
+            ({"strategy": "power", "alpha": 2.0, "greedy_candidate": True}, "sharpening.greedy_candidate"),
+            ({"strategy": "beam", "beam_width": 0}, "sharpening.beam_width"),
         ({"n": 0}, "sharpening.n"),
         ({"length_penalty": 1.5}, "sharpening.length_penalty"),
         ({"strategy": "rejection"}, "sharpening.threshold"),

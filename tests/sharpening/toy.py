@@ -22,14 +22,15 @@ EOS, A, B = 2, 3, 4
 TEXT = {EOS: "", A: "a", B: "b"}
 LONGEST = 3  # tokens before the forced end
 # next-token probabilities of (a, b, end) after: the start, a, b
-TABLE = {None: (0.55, 0.35, 0.10), A: (0.30, 0.30, 0.40), B: (0.15, 0.50, 0.35)}
+Table = dict[int | None, tuple[float, float, float]]
+TABLE: Table = {None: (0.55, 0.35, 0.10), A: (0.30, 0.30, 0.40), B: (0.15, 0.50, 0.35)}
 
 
-def next_distribution(prefix: Sequence[int]) -> dict[int, float]:
-    """p(next token | prefix) of the toy model."""
+def next_distribution(prefix: Sequence[int], table: Table = TABLE) -> dict[int, float]:
+    """p(next token | prefix) of the toy model (or of another `table`)."""
     if len(prefix) >= LONGEST:
         return {EOS: 1.0}
-    pa, pb, pe = TABLE[prefix[-1] if prefix else None]
+    pa, pb, pe = table[prefix[-1] if prefix else None]
     return {A: pa, B: pb, EOS: pe}
 
 
@@ -42,9 +43,9 @@ def sequences() -> list[tuple[int, ...]]:
     return found
 
 
-def probability(sequence: Sequence[int]) -> float:
-    """pi(sequence) under the toy model."""
-    return math.prod(next_distribution(sequence[:i])[t] for i, t in enumerate(sequence))
+def probability(sequence: Sequence[int], table: Table = TABLE) -> float:
+    """pi(sequence) under the toy model (or another `table`)."""
+    return math.prod(next_distribution(sequence[:i], table)[t] for i, t in enumerate(sequence))
 
 
 def power_distribution(alpha: float) -> dict[tuple[int, ...], float]:
@@ -56,12 +57,13 @@ def power_distribution(alpha: float) -> dict[tuple[int, ...], float]:
 
 @dataclass
 class ToyEngine:
-    """Serves the toy model: a fork's prefix is read from the end of its prompt."""
+    """Serves the toy model: a fork's prefix is read from the end of its prompt; temperature 0 is greedy."""
 
     model_name: str = "toy"
     max_model_len: int = 64
     requests: int = 0
     aborted: set[str] = field(default_factory=set)
+    table: Table = field(default_factory=lambda: TABLE)
 
     async def start(self) -> None:
         """Nothing to load."""
@@ -89,10 +91,12 @@ class ToyEngine:
             if request_id in self.aborted:
                 yield CandidateUpdate(finish_reason="abort", finished=True)
                 return
-            dist = next_distribution(prefix)
+            dist = next_distribution(prefix, self.table)
             ids = list(dist)
-            tempered = [dist[t] ** (1.0 / sampling.temperature) for t in ids]
-            token = rng.choices(ids, weights=tempered)[0]
+            if sampling.temperature == 0.0:
+                token = max(ids, key=dist.__getitem__)
+            else:
+                token = rng.choices(ids, weights=[dist[t] ** (1.0 / sampling.temperature) for t in ids])[0]
             prefix.append(token)
             top = tuple(sorted(((TEXT[t], math.log(p)) for t, p in dist.items()), key=lambda x: -x[1]))
             logprob = math.log(dist[token])

@@ -31,14 +31,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks.amortize_report import write_report
-from benchmarks.datasets import TASKS, Item, load_task
-from benchmarks.environment import log_progress
-from benchmarks.servers import prepared_model_dir, whetstone_executable, whetstone_server
+from benchmarks.amortize.report import write_report
+from benchmarks.common.datasets import TASKS, Item, load_task
+from benchmarks.common.environment import log_progress
+from benchmarks.common.servers import prepared_model_dir, whetstone_executable, whetstone_server
 from clients import Completion, WhetstoneClient
 
 log = logging.getLogger("benchmarks.amortize")
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).resolve().parent.parent / "results"
 SAMPLE_SEED = 1000  # item i's temperature-1 sample uses seed SAMPLE_SEED + i on both sides
 BON_SEED = 5000
 EAGER = True  # LoRA turns torch.compile off on CPU anyway; both servers run alike
@@ -207,6 +207,3 @@ def main(argv: list[str] | None = None) -> int:
     log.info("report: %s", write_report(args.out))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -19,9 +19,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks.datasets import Item, Task
-from benchmarks.quality_collect import REQUEST_TIMEOUT, item_seed
-from benchmarks.quality_data import Record, append_record, read_records
+from benchmarks.common.datasets import Item, Task
+from benchmarks.quality.collect import REQUEST_TIMEOUT, item_seed
+from benchmarks.quality.data import Record, append_record, read_records
 from clients import AsyncWhetstoneClient, Completion, WhetstoneError
 
 log = logging.getLogger("benchmarks.quality")

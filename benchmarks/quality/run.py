@@ -34,10 +34,11 @@ import logging
 import time
 from pathlib import Path
 
-from benchmarks.datasets import TASKS, Item, load_task
-from benchmarks.environment import log_progress
-from benchmarks.quality_collect import Collection, collect_task
-from benchmarks.quality_data import (
+from benchmarks.common.datasets import TASKS, Item, load_task
+from benchmarks.common.environment import log_progress
+from benchmarks.common.servers import whetstone_command
+from benchmarks.quality.collect import Collection, collect_task
+from benchmarks.quality.data import (
     append_record,
     cached_ids,
     graded_items,
@@ -45,15 +46,14 @@ from benchmarks.quality_data import (
     read_records,
     runs_path,
 )
-from benchmarks.quality_pareto import pareto_sections
-from benchmarks.quality_report import TaskReport, write_report
-from benchmarks.quality_strategies import (
+from benchmarks.quality.pareto import pareto_sections
+from benchmarks.quality.report import TaskReport, write_report
+from benchmarks.quality.strategies import (
     DEFAULT_STRATEGY_ITEMS,
     LIVE_STRATEGIES,
     collect_strategies,
     uncached_answers,
 )
-from benchmarks.servers import whetstone_command
 from server.processes import free_port, spawned
 
 # The committed results' item counts (about 45 minutes on 2 shared cores).
@@ -234,6 +234,3 @@ def main(argv: list[str] | None = None) -> int:
     log.info("wrote %s", path)
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

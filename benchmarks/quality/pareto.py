@@ -12,19 +12,18 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.datasets import Task, load_task
-from benchmarks.quality_data import Record, grade, graded_items, raw_path, read_records
-from benchmarks.quality_pareto_plot import write_pareto_plot
-from benchmarks.quality_report import TaskReport, pct
-from benchmarks.quality_stats import (
+from benchmarks.common.datasets import Task, load_task
+from benchmarks.quality.data import Record, grade, graded_items, raw_path, read_records
+from benchmarks.quality.pareto_plot import write_pareto_plot
+from benchmarks.quality.pareto_points import Point, TaskPareto
+from benchmarks.quality.report import pct
+from benchmarks.quality.stats import (
     BEST_OF_N,
     BEST_OF_N_MEAN,
     GREEDY,
     MAJORITY,
-    METHOD_LABELS,
     ItemSamples,
     MethodResult,
     Sample,
@@ -33,60 +32,16 @@ from benchmarks.quality_stats import (
     paired_difference,
     summarize,
 )
-from benchmarks.quality_strategies import (
+from benchmarks.quality.strategies import (
     ALPHA,
     STRATEGY_N,
     strategy_path,
     strategy_request,
     strategy_runs_path,
 )
+from benchmarks.quality.summary import TaskReport
 
 OFFLINE = (BEST_OF_N, BEST_OF_N_MEAN, MAJORITY)
-
-
-@dataclass(frozen=True)
-class Point:
-    """One way of answering a task: accuracy with intervals and its mean generated tokens."""
-
-    method: str
-    n: int
-    live: bool
-    result: MethodResult
-    tokens: float
-    versus_greedy: tuple[float, float, float]
-    same_as_greedy: float | None = None  # live: the share of items answered as greedy answered
-
-    @property
-    def label(self) -> str:
-        """How the report names the way."""
-        if self.method == GREEDY:
-            return "greedy"
-        if self.live:
-            return f"{self.method} (n={self.n})" if self.method != "mcmc" else "mcmc (one chain)"
-        return f"{METHOD_LABELS[self.method]}, N={self.n}"
-
-
-@dataclass(frozen=True)
-class TaskPareto:
-    """A task's points on the shared items."""
-
-    task: Task
-    items: int
-    points: tuple[Point, ...]
-
-    def offline(self, method: str) -> list[Point]:
-        """An offline rule's points, by N."""
-        return [p for p in self.points if p.method == method and not p.live]
-
-    @property
-    def greedy(self) -> Point:
-        """The greedy point."""
-        return next(p for p in self.points if p.method == GREEDY)
-
-    @property
-    def live(self) -> list[Point]:
-        """The live strategies' points."""
-        return [p for p in self.points if p.live]
 
 
 def live_records(out: Path, task: Task, strategy: str) -> dict[str, Record]:

@@ -11,8 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.environment import machine
-from benchmarks.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS
+from benchmarks.common.environment import machine
+from benchmarks.common.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS
 from clients.stats import percentile
 
 VLLM_WAY = "vllm_n8_max"

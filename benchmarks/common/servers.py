@@ -13,7 +13,7 @@ from pathlib import Path
 
 from server.processes import free_port, spawned
 
-log = logging.getLogger("benchmarks.servers")
+log = logging.getLogger("benchmarks.common.servers")
 
 
 

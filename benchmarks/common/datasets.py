@@ -15,7 +15,7 @@ arithmetic 32% (n=200), arc_easy 27.5% (n=200; near the 25% of chance, answers m
 gsm8k 2.5% (n=40).
 
 Export items for `whetstone ab --data FILE.jsonl` (fields `messages` and `answer`):
-    python -m benchmarks.datasets export arithmetic --limit 200 --out arithmetic.jsonl
+    python -m benchmarks.common.datasets export arithmetic --limit 200 --out arithmetic.jsonl
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ def write_jsonl(items: Iterable[Item], out: TextIO) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: `export TASK [--limit N] [--out FILE]`."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.datasets", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.common.datasets", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="write a task's items as JSONL")

@@ -11,13 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
-from benchmarks.quality_plots import COLORS, DPI
-from benchmarks.quality_stats import GREEDY, METHOD_LABELS
+from benchmarks.quality.pareto_points import Point, TaskPareto
+from benchmarks.quality.plots import COLORS, DPI
+from benchmarks.quality.stats import GREEDY, METHOD_LABELS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-    from benchmarks.quality_pareto import Point, TaskPareto
 
 LIVE_STYLE = {  # colour and marker of each live strategy
     "power": ("#d62728", "s"),

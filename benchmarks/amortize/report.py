@@ -1,5 +1,5 @@
 """The amortization report: accuracy and base log-likelihood per method with 95 % intervals, paired
-differences, serving cost per answer, plots. Pure over the cached rows (benchmarks/amortize.py)."""
+differences, serving cost per answer, plots. Pure over the cached rows (benchmarks/amortize/run.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.environment import machine
+from benchmarks.common.environment import machine
 from clients.stats import mean_or_none, wilson_interval
 
 Z95 = 1.96

@@ -13,8 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from benchmarks.datasets import Task
-from benchmarks.quality_stats import ItemSamples, Sample
+from benchmarks.common.datasets import Task
+from benchmarks.quality.stats import ItemSamples, Sample
 from clients import Candidate, Completion
 from clients.checkers import extract_answer
 

@@ -43,15 +43,15 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from benchmarks.environment import log_progress
-from benchmarks.servers import (
+from benchmarks.common.environment import log_progress
+from benchmarks.common.servers import (
     WHETSTONE_CPU_ENV,
     WHETSTONE_CPU_FLAGS,
     prepared_model_dir,
     vllm_command,
     whetstone_command,
 )
-from benchmarks.serving_report import (
+from benchmarks.serving.report import (
     BEST_OF_WAY,
     GREEDY_WAY,
     MATCHED_VLLM_WAY,
@@ -361,6 +361,3 @@ def main(argv: list[str] | None = None) -> int:
     print((args.out / "serving.md").read_text())
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

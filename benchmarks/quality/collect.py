@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks.datasets import Item, Task
-from benchmarks.quality_data import Record, append_record, cached_ids, completion_record
+from benchmarks.common.datasets import Item, Task
+from benchmarks.quality.data import Record, append_record, cached_ids, completion_record
 from clients import AsyncWhetstoneClient, WhetstoneError
 
 log = logging.getLogger("benchmarks.quality")

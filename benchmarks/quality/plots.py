@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from benchmarks.quality_stats import (
+from benchmarks.quality.stats import (
     BEST_OF_N,
     BEST_OF_N_MEAN,
     GREEDY,
@@ -23,13 +23,12 @@ from benchmarks.quality_stats import (
     lift_percent,
     paired_difference,
 )
+from benchmarks.quality.summary import TaskReport
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from benchmarks.quality_report import TaskReport
 
 COLORS = {
     GREEDY: "#555555",

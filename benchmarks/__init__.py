@@ -1,0 +1,1 @@
+"""whetstone's benchmarks: one package or module per study, shared helpers in common/, results in results/."""

@@ -1,0 +1,51 @@
+"""The candidate temperature: the server setting, else the model's generation config, else 0.4."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from server.config import Settings
+from server.sampling_defaults import (
+    FALLBACK_CANDIDATE_TEMPERATURE,
+    candidate_temperature,
+    generation_config_temperature,
+)
+
+
+def model_dir(tmp_path: Path, config: object) -> Path:
+    (tmp_path / "generation_config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"temperature": 0.6, "top_p": 0.95}, 0.6),
+        ({"temperature": 0}, 0.0),
+        ({"eos_token_id": 2}, None),
+        ({"temperature": "hot"}, None),
+        ({"temperature": 7.0}, None),
+        ([1, 2], None),
+    ],
+)
+def test_the_generation_config_temperature_is_read_when_sane(
+    tmp_path: Path, config: object, expected: float | None
+) -> None:
+    assert generation_config_temperature(model_dir(tmp_path, config)) == expected
+
+
+def test_a_missing_or_broken_file_gives_none(tmp_path: Path) -> None:
+    assert generation_config_temperature(tmp_path) is None
+    (tmp_path / "generation_config.json").write_text("{not json")
+    assert generation_config_temperature(tmp_path) is None
+    assert generation_config_temperature(None) is None
+
+
+def test_the_setting_wins_then_the_model_then_the_fallback(tmp_path: Path) -> None:
+    directory = str(model_dir(tmp_path, {"temperature": 0.6}))
+    assert candidate_temperature(Settings(model=directory, candidate_temperature=0.9)) == 0.9
+    assert candidate_temperature(Settings(model=directory)) == 0.6
+    assert candidate_temperature(Settings()) == FALLBACK_CANDIDATE_TEMPERATURE == 0.4
