@@ -295,6 +295,8 @@ class SharpeningService:
         choices = top_choices(selected, rank(candidates, config.length_penalty), job.choices)
         scores = {c.index: candidate_score(c, config.length_penalty) for c in candidates}
         self.metrics.selected_score.observe(scores[selected.index])
+        if strategy.stopped_by is not None:
+            self.metrics.stopped_early.labels(strategy.stopped_by).inc()
         replies = None
         if (plan := job.tools) is not None:
             parse = self.engine.parse_tool_calls

@@ -109,12 +109,14 @@ async def test_a_budgeted_request_says_so(make_client: ClientFactory) -> None:
     async with make_client(rambling()) as client:
         body = {"messages": HELLO, "max_tokens": 20, "sharpening": {"n": 4, "max_total_tokens": 9}}
         r = await client.post(CHAT, json=body)
+        metrics = (await client.get("/metrics")).text
     assert r.status_code == 200, r.text
     data = r.json()
     s = data["sharpening"]
     assert s["stopped_by"] == "budget" and s["max_total_tokens"] == 9
     assert data["usage"]["completion_tokens"] == s["generated_tokens"] == 9
     assert data["choices"][0]["finish_reason"] == "length"
+    assert 'whetstone_stopped_early_total{rule="budget"} 1.0' in metrics
 
 
 async def test_the_server_cap_is_the_default_budget_and_a_ceiling(make_client: ClientFactory) -> None:
