@@ -65,3 +65,12 @@ async def test_the_missing_mass_heuristic_needs_samples_of_the_model(make_client
     for reply in (anchored, cooled):
         assert reply.json()["sharpening"]["stopped_by"] is None
         assert reply.json()["sharpening"]["candidates_drawn"] == 8
+
+
+async def test_adaptive_draws_at_least_the_choices_asked_for(make_client: ClientFactory) -> None:
+    async with make_client(FakeEngine()) as client:
+        body = {"messages": HELLO, "temperature": 1.0, "n": 3, "sharpening": {"n": 8, "adaptive": True}}
+        r = await client.post(CHAT, json=body)
+    assert len(r.json()["choices"]) == 3
+    assert r.json()["sharpening"]["stopped_by"] == "missing_mass"
+    assert r.json()["sharpening"]["candidates_drawn"] == 4  # two waves: the first rule check at 3 completed

@@ -119,6 +119,7 @@ class Waves(Drawing):
     """Mixed in before a strategy: fresh candidates in doubling waves up to `n`, stopped when settled."""
 
     n: int
+    choices = 1  # completed candidates the response needs (OpenAI `n`) before any rule may stop
 
     def settled(self) -> str | None:
         """The rule that says more candidates cannot matter now, if any."""
@@ -137,7 +138,8 @@ class Waves(Drawing):
         decisions = super().on_end(candidate)
         if self.stopped_by is not None:
             return decisions
-        rule = self.settled()
+        enough = sum(c.completed for c in self.drawn) >= self.choices
+        rule = self.settled() if enough else None
         if rule is not None:
             self.stop(rule)
             return decisions + abort(self.running())
@@ -153,6 +155,7 @@ class AdaptiveBestOfN(Waves, BestOfN):
         super().__init__(config, max_tokens, keep)
         self.exact = config.length_penalty == 0.0 and keep == 1  # the certificate is about one sequence
         self.from_model = from_model
+        self.choices = keep
 
     def draw_wave(self, count: int) -> list[Decision]:
         """Fresh candidates with the request's sampling."""
@@ -173,9 +176,10 @@ class AdaptiveBestOfN(Waves, BestOfN):
 class AdaptiveMajority(Waves, Majority):
     """majority in waves: stops once the leading answer's lead is settled (posterior)."""
 
-    def __init__(self, config: SharpeningConfig, max_tokens: int) -> None:
+    def __init__(self, config: SharpeningConfig, max_tokens: int, choices: int = 1) -> None:
         super().__init__(config, max_tokens)
         self.certainty = config.certainty
+        self.choices = choices
         self.answers: dict[int, str | None] = {}
 
     def draw_wave(self, count: int) -> list[Decision]:
@@ -198,9 +202,10 @@ class AdaptiveMajority(Waves, Majority):
 class AdaptiveDeepConf(Waves, DeepConf):
     """confidence in waves after the warm-up: stops once the confident traces' vote is settled."""
 
-    def __init__(self, config: SharpeningConfig, max_tokens: int) -> None:
+    def __init__(self, config: SharpeningConfig, max_tokens: int, choices: int = 1) -> None:
         super().__init__(config, max_tokens)
         self.certainty = config.certainty
+        self.choices = choices
 
     def start(self) -> list[Decision]:
         """The warm-up traces (the first wave)."""

@@ -48,7 +48,7 @@ def build_strategy(
 def build_adaptive(config: SharpeningConfig, max_tokens: int, keep: int, from_model: bool) -> Strategy:
     """The adaptive (wave-drawing) version of best_of_n, majority or confidence."""
     if config.strategy == "majority":
-        return AdaptiveMajority(config, max_tokens)
+        return AdaptiveMajority(config, max_tokens, keep)
     if config.strategy == "confidence":
-        return AdaptiveDeepConf(config, max_tokens)
+        return AdaptiveDeepConf(config, max_tokens, keep)
     return AdaptiveBestOfN(config, max_tokens, keep, from_model)
