@@ -186,6 +186,8 @@ def test_an_adaptive_first_wave_starts_with_candidate_zero() -> None:
         config = SharpeningConfig(strategy=strategy, n=8, adaptive=True, answer_pattern="(a)")
         decisions = build_strategy(config, 10, rng=random.Random(0)).start()
         assert [d.candidate.index for d in decisions] == [0, 1]  # type: ignore[union-attr]
+    anchored = build_strategy(SharpeningConfig(n=8, adaptive=True, greedy_candidate=True), 10).start()
+    assert [d.temperature for d in anchored] == [0.0, None]  # type: ignore[union-attr]  # the greedy one
 
 
 async def fake_run(config: SharpeningConfig, words: list[str]) -> tuple[list[Candidate], object]:
