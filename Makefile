@@ -65,9 +65,11 @@ bench-frontier: model
 	$(BIN)/python -m benchmarks.frontier
 	$(BIN)/python -m benchmarks.frontier.accuracy
 
-# Adaptive stopping against drawing every candidate (greedy; best_of_n and majority at caps 8, 16, 32,
-# full and adaptive; resumes when interrupted); a quick look: ADAPTIVE_ARGS="--items 30 0 30 --caps 8 16"
+# Adaptive stopping against drawing every candidate: first replayed on bench-quality's cached
+# candidates (seconds), then live (greedy; best_of_n and majority at caps 8, 16, 32, full and
+# adaptive; resumes when interrupted); a quick look: ADAPTIVE_ARGS="--items 30 0 30 --caps 8 16"
 bench-adaptive: model
+	$(BIN)/python -m benchmarks.adaptive.offline
 	$(BIN)/python -m benchmarks.adaptive $(ADAPTIVE_ARGS)
 
 # About 1.5 hours on 2 cores (arithmetic and arc_easy, N 8 and 32, 256 training prompts, 150 items);

@@ -66,13 +66,13 @@ def certified_mode(candidates: list[Candidate], slack: float = SLACK_PER_TOKEN) 
         return None
 
     def low(key: tuple[int, ...]) -> float:
-        return items[key].logprob_sum - slack * len(key)
+        return items[key].logprob_sum - slack * items[key].num_tokens
 
     def rival(key: tuple[int, ...]) -> float:
         c = items[key]
         if c.status is CandidateStatus.TRUNCATED and c.num_tokens >= c.max_tokens:
             return -math.inf  # only sequences past the limit: never selected over a finished one
-        return c.logprob_sum + slack * len(key)
+        return c.logprob_sum + slack * c.num_tokens
 
     best = max(finished, key=low)
     unseen = 1.0 - math.fsum(math.exp(low(k)) for k in outer)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.adaptive.__main__ import cached, collect, task_section, ways
+from benchmarks.adaptive.offline import replay
 from benchmarks.common.datasets import TASKS, load_task
+from server.sharpening import SharpeningConfig
 from tests.conftest import live_server
 from tests.fakes import FakeEngine, Script
 
@@ -25,3 +27,13 @@ def test_collect_and_report(tmp_path: Path) -> None:
     table = "\n".join(lines)
     assert "| majority-4 adaptive |" in table and "posterior 2" in table
     assert (tmp_path / "plot.png").stat().st_size > 0
+
+
+def test_the_offline_replay_stops_where_the_server_would() -> None:
+    likely = {"text": "Answer: 5", "logprob_sum": -0.1, "num_tokens": 4, "finish_reason": "stop"}
+    rambling = {"text": "well...", "logprob_sum": -30.0, "num_tokens": 60, "finish_reason": "length"}
+    certified = replay(SharpeningConfig(n=8, prune=False, adaptive=True), [likely] * 8, 64)
+    assert (certified.drawn, certified.tokens, certified.stopped_by) == (2, 8, "certificate")
+    full = replay(SharpeningConfig(n=8, prune=False), [likely, rambling] * 4, 64)
+    assert (full.drawn, full.tokens, full.steps, full.stopped_by) == (8, 256, 60, None)
+    assert full.selected is not None and full.selected.text == "Answer: 5"
