@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from server.sharpening.candidate import Candidate, CandidateStatus, TokenLogprob
 from server.sharpening.config import SharpeningConfig
-from server.sharpening.contract import Decision, Draw, Drawing, abort
-from server.sharpening.pruning import Pruner
-from server.sharpening.scoring import rank
+from server.sharpening.contract import Decision, Draw, abort
+from server.sharpening.pruning import PrunedDrawing, Pruner
 
 
-class Beam(Drawing):
+class Beam(PrunedDrawing):
     """Chunked beam search: n children per round over at most `beam_width` beams."""
 
     def __init__(self, config: SharpeningConfig, max_tokens: int, keep: int = 1) -> None:
@@ -81,16 +80,3 @@ class Beam(Drawing):
                 seen.add(key)
                 beams.append(child)
         return beams[: self.width]
-
-    def bound(self, candidate: Candidate) -> float:
-        """The pruning bound: the best score `candidate` can still reach."""
-        return self.pruner.bound(candidate)
-
-    def cutoff(self) -> float | None:
-        """The best finished hypothesis' score, which children are pruned against."""
-        return self.pruner.cutoff if self.pruner.enabled else None
-
-    def select(self, candidates: list[Candidate]) -> Candidate | None:
-        """The best hypothesis: finished beats truncated, then the highest score."""
-        ranked = rank(candidates, self.length_penalty)
-        return ranked[0] if ranked else None

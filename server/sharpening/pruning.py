@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from server.sharpening.candidate import Candidate, CandidateStatus
-from server.sharpening.scoring import candidate_score, score_upper_bound
+from server.sharpening.contract import Drawing
+from server.sharpening.scoring import candidate_score, rank, score_upper_bound
 
 
 class Pruner:
@@ -48,3 +49,23 @@ class Pruner:
     def losers(self, candidates: list[Candidate]) -> list[Candidate]:
         """The running candidates among `candidates` that can no longer be selected."""
         return [c for c in candidates if self.cannot_win(c)]
+
+
+class PrunedDrawing(Drawing):
+    """A strategy that returns the best-ranked candidate and prunes against S* with its `pruner`."""
+
+    length_penalty: float
+    pruner: Pruner
+
+    def bound(self, candidate: Candidate) -> float:
+        """The pruning bound: the best score `candidate` can still reach."""
+        return self.pruner.bound(candidate)
+
+    def cutoff(self) -> float | None:
+        """S*, the score running candidates are pruned against (None while pruning is off)."""
+        return self.pruner.cutoff if self.pruner.enabled else None
+
+    def select(self, candidates: list[Candidate]) -> Candidate | None:
+        """Finished beats truncated, then the highest score."""
+        ranked = rank(candidates, self.length_penalty)
+        return ranked[0] if ranked else None

@@ -13,15 +13,15 @@ from collections import Counter
 
 from server.sharpening.candidate import Candidate, CandidateStatus, TokenLogprob
 from server.sharpening.config import SharpeningConfig
-from server.sharpening.contract import Decision, Draw, Drawing, abort
+from server.sharpening.contract import Decision, Draw, abort
 from server.sharpening.patterns import extract_answer
-from server.sharpening.pruning import Pruner
+from server.sharpening.pruning import PrunedDrawing, Pruner
 from server.sharpening.scoring import candidate_score, rank
 
 REJECTION_WAVE = 4
 
 
-class BestOfN(Drawing):
+class BestOfN(PrunedDrawing):
     """Draw n candidates at once and return the highest-scoring one (the paper's BoN).
 
     With pruning on, a running candidate is aborted as soon as it can no longer be among the
@@ -57,18 +57,6 @@ class BestOfN(Drawing):
         self.pruner.record(candidate)
         return abort(self.pruner.losers(self.running()))
 
-    def bound(self, candidate: Candidate) -> float:
-        """The pruning bound: the best score `candidate` can still reach."""
-        return self.pruner.bound(candidate)
-
-    def cutoff(self) -> float | None:
-        """S*, the score running candidates are pruned against (None while pruning is off)."""
-        return self.pruner.cutoff if self.pruner.enabled else None
-
-    def select(self, candidates: list[Candidate]) -> Candidate | None:
-        """Finished beats truncated, then the highest score."""
-        ranked = rank(candidates, self.length_penalty)
-        return ranked[0] if ranked else None
 
 
 class Rejection(BestOfN):
