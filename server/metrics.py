@@ -49,6 +49,12 @@ class Metrics:
         self.generated_tokens = Counter(
             "whetstone_generated_tokens", "Tokens generated, all candidates included.", registry=r
         )
+        self.stopped_early = Counter(
+            "whetstone_stopped_early",
+            "Jobs whose drawing a rule ended early (budget, certificate, missing_mass, posterior).",
+            ["rule"],
+            registry=r,
+        )
         self.prefix_cached_tokens = Counter(
             "whetstone_prefix_cached_tokens",
             "Prompt tokens of candidates served from the engine's prefix cache instead of prefilled.",

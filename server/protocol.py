@@ -55,6 +55,21 @@ class SharpeningParams(BaseModel):
     stream_candidates: bool = Field(
         False, description="With stream: true, also stream every candidate's progress (event: candidate)."
     )
+    max_total_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Most tokens to generate over all candidates; when spent, the answer comes from "
+        "what was drawn (stopped_by: budget).",
+    )
+    adaptive: bool | None = Field(
+        None,
+        description="best_of_n, majority, confidence: draw in growing waves (n is the cap) and stop "
+        "once more candidates are unlikely to change the answer.",
+    )
+    certainty: float | None = Field(
+        None, ge=0.5, lt=1.0, description="adaptive majority/confidence: stop once the posterior "
+        "probability that the leading answer stays ahead reaches this.",
+    )
 
 
 class TextPart(BaseModel):
@@ -281,6 +296,10 @@ class SharpeningSummary(BaseModel):
     mh_proposals: int | None = None
     mh_accepted: int | None = None
     normaliser_error_bound: float | None = None
+    max_total_tokens: int | None = Field(None, description="The token budget the request ran under.")
+    stopped_by: str | None = Field(
+        None, description="The rule that ended the drawing early (budget, ...); null when it ran its course."
+    )
     candidates: list[CandidateReport] | None = None
     prompts: list[SharpeningSummary] | None = Field(
         None, description="Legacy completions with several prompts: each prompt's own summary."

@@ -39,6 +39,11 @@ class CandidateRace:
     tokens); an `Abort` marks candidates pruned and aborts them in the engine. The strategy
     hears every candidate's tokens and its end, and answers with more decisions. The observer
     `on_update(RaceEvent)` hears every piece of generated text and every status change.
+
+    `budget` caps the tokens generated over all candidates (a fork's inherited prefix is not
+    generated again, so it is counted once). Once `spent` reaches it the race stops: see the
+    contract. Tokens the engine had already generated when the abort reaches it are counted
+    too, so `spent` may pass the budget by what was in flight (docs/budgets.md).
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class CandidateRace:
         request_id: str,
         metrics: Metrics,
         on_update: UpdateListener | None = None,
+        budget: int | None = None,
     ) -> None:
         self.engine = engine
         self.prompt_token_ids = prompt_token_ids
@@ -56,6 +62,8 @@ class CandidateRace:
         self.request_id = request_id
         self.metrics = metrics
         self.on_update = on_update
+        self.budget = budget
+        self.spent = 0  # tokens generated so far, all candidates together
         self.candidates: list[Candidate] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -84,7 +92,10 @@ class CandidateRace:
     async def _execute(self, decisions: list[Decision]) -> None:
         aborted: list[Candidate] = []
         for decision in decisions:
-            if isinstance(decision, Draw):
+            if isinstance(decision, Draw) and self.budget_spent:
+                decision.candidate.prune()  # refused: it never reaches the engine
+                self.strategy.stop("budget")
+            elif isinstance(decision, Draw):
                 self.candidates.append(decision.candidate)
                 spec = self.candidate_sampling(decision)
                 decision.candidate.temperature = spec.temperature
@@ -125,17 +136,21 @@ class CandidateRace:
         prompt = self.prompt_token_ids + candidate.token_ids  # a fork continues its prefix
         start = candidate.num_tokens
         async for update in self.engine.stream_candidate(prompt, spec, self.engine_id(candidate)):
+            stopped_before = candidate.done  # pruned or cut while the engine was still generating
             shown = self._visible(update.tokens)
             candidate.extend(update.token_ids, update.logprobs, update.text, shown)
             self._tell(candidate, update.text, shown)
+            self.spent += len(update.token_ids)
             self.metrics.generated_tokens.inc(len(update.token_ids))
             if update.cached_prompt_tokens:  # the first update only
                 self.metrics.prefix_cached_tokens.inc(update.cached_prompt_tokens)
             if update.finished:
                 at_checkpoint = candidate.num_tokens - start >= spec.max_tokens
                 self._end(candidate, update.finish_reason, at_checkpoint)
-            elif candidate.status is CandidateStatus.PRUNED:
-                # abort again if pruned before the engine knew the request: idempotent
+            if self.budget_spent:
+                await self._stop_for_budget()
+            if stopped_before and not update.finished:
+                # abort again if stopped before the engine knew the request: idempotent
                 await self.engine.abort([self.engine_id(candidate)])
                 continue
             if update.tokens:  # the last piece is heard after the candidate's status is final
@@ -160,6 +175,28 @@ class CandidateRace:
         else:
             candidate.finish(finish_reason)
         self._status_changed(candidate)
+
+    @property
+    def budget_spent(self) -> bool:
+        """True once the candidates have generated the request's whole token budget."""
+        return self.budget is not None and self.spent >= self.budget
+
+    async def _stop_for_budget(self) -> None:
+        """Truncate what still runs, and paused candidates nothing continues; abort them in the engine."""
+        continued = {(c.parent, c.prefix_tokens) for c in self.candidates if c.parent is not None}
+        running = [c for c in self.candidates if c.status is CandidateStatus.RUNNING]
+        paused = [
+            c for c in self.candidates
+            if c.status is CandidateStatus.PAUSED and (c.index, c.num_tokens) not in continued
+        ]
+        if not running and not paused:
+            return
+        self.strategy.stop("budget")
+        for candidate in running + paused:
+            candidate.finish("length")
+            self._status_changed(candidate)
+        if running:
+            await self.engine.abort([self.engine_id(c) for c in running])
 
     async def _abort(self, candidates: list[Candidate]) -> None:
         """Mark running candidates pruned and abort them in the engine; their streams then end."""

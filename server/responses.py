@@ -65,6 +65,8 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
         mh_proposals=spend.mh_proposals if mcmc else None,
         mh_accepted=spend.mh_accepted if mcmc else None,
         normaliser_error_bound=spend.normaliser_error if smc or mcmc else None,
+        max_total_tokens=config.max_total_tokens,
+        stopped_by=result.stopped_by,
         candidates=reports,
     )
 
@@ -86,6 +88,7 @@ def batch_summary(results: Sequence[SharpenedResult]) -> SharpeningSummary:
         candidates_truncated=sum(s.candidates_truncated for s in each),
         generated_tokens=sum(s.generated_tokens for s in each),
         candidate_temperatures=sorted({t for s in each for t in s.candidate_temperatures}),
+        max_total_tokens=each[0].max_total_tokens,  # each prompt's own budget
         prompts=each,
     )
 

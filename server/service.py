@@ -23,7 +23,6 @@ from server.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
     SamplingFields,
-    SharpeningParams,
 )
 from server.race import CandidateRace, UpdateListener
 from server.sampling_defaults import candidate_temperature
@@ -34,7 +33,8 @@ from server.sharpening import (
     candidate_score,
     rank,
 )
-from server.sharpening.config import MAXIMISING_STRATEGIES, PROPOSAL_STRATEGIES, STRATEGY_DEFAULTS
+from server.sharpening.config import MAXIMISING_STRATEGIES, PROPOSAL_STRATEGIES
+from server.sharpening_defaults import resolve_sharpening
 from server.structured import RequestedConstraint, output_constraint, token_biases
 from server.tools import ToolPlan, tool_plan, tool_reply
 
@@ -72,36 +72,6 @@ class SharpeningService:
         """The model id a response names: the job's adapter, else the base model."""
         return job.sampling.adapter or self.engine.model_name
 
-    def resolve_sharpening(
-        self,
-        params: SharpeningParams | None,
-        legacy_best_of: int | None = None,
-        temperature: float | None = None,
-    ) -> SharpeningConfig:
-        """Fill in server defaults; legacy `best_of` > 1 means best_of_n with length_penalty 1.
-
-        A greedy candidate is drawn by default when the request sends no `temperature`.
-        """
-        given = params.model_dump(exclude_none=True) if params else {}
-        if legacy_best_of is not None and legacy_best_of > 1:
-            given = {"strategy": "best_of_n", "n": legacy_best_of, "length_penalty": 1.0} | given
-        strategy = given.pop("strategy", self.settings.default_strategy)
-        given = STRATEGY_DEFAULTS.get(strategy, {}) | given
-        greedy = temperature is None and self.settings.greedy_candidate and strategy in MAXIMISING_STRATEGIES
-        config = SharpeningConfig(
-            strategy=strategy,
-            n=given.pop("n", self.settings.default_n),
-            greedy_candidate=given.pop("greedy_candidate", greedy),
-            **given,
-        )
-        if config.candidate_count > self.settings.max_candidates:
-            raise InvalidRequest(
-                f"sharpening.n={config.n} is more than this server allows per request "
-                f"({self.settings.max_candidates}); ask for fewer candidates",
-                param="sharpening.n",
-            )
-        return config
-
     async def prepare_chat(self, request: ChatCompletionRequest) -> GenerationJob:
         """Tokenize a chat request and check it against the server's limits."""
         adapter = self.check_model(request.model)
@@ -118,7 +88,7 @@ class SharpeningService:
                 f"the model's chat template rejected the messages: {exc}", param="messages"
             ) from exc
         max_tokens = request.max_completion_tokens or request.max_tokens
-        config = self.resolve_sharpening(request.sharpening, temperature=request.temperature)
+        config = resolve_sharpening(self.settings, request.sharpening, temperature=request.temperature)
         top = request.top_logprobs or 0
         return await self._job(
             request, "messages", prompt, max_tokens, config, request.logprobs, top,
@@ -133,7 +103,8 @@ class SharpeningService:
             raise InvalidRequest(
                 "max_tokens 0 generates nothing; it needs echo to score the prompt", param="max_tokens"
             )
-        config = self.resolve_sharpening(
+        config = resolve_sharpening(
+            self.settings,
             request.sharpening, legacy_best_of=request.best_of, temperature=request.temperature
         )
         wants_logprobs = request.logprobs is not None
@@ -309,10 +280,12 @@ class SharpeningService:
     ) -> SharpenedResult:
         config = job.sharpening
         strategy = build_strategy(
-            config, job.sampling.max_tokens, job.choices, random.Random(job.sampling.seed)
+            config, job.sampling.max_tokens, job.choices, random.Random(job.sampling.seed),
+            from_model=job.sampling.draws_from_model and not config.greedy_candidate,
         )
         race = CandidateRace(
-            self.engine, job.prompt_token_ids, job.sampling, request_id, self.metrics, on_update
+            self.engine, job.prompt_token_ids, job.sampling, request_id, self.metrics, on_update,
+            budget=config.max_total_tokens,
         )
         with engine_errors():
             candidates = await race.run(strategy)
@@ -322,11 +295,15 @@ class SharpeningService:
         choices = top_choices(selected, rank(candidates, config.length_penalty), job.choices)
         scores = {c.index: candidate_score(c, config.length_penalty) for c in candidates}
         self.metrics.selected_score.observe(scores[selected.index])
+        if strategy.stopped_by is not None:
+            self.metrics.stopped_early.labels(strategy.stopped_by).inc()
         replies = None
         if (plan := job.tools) is not None:
             parse = self.engine.parse_tool_calls
             replies = [tool_reply(plan, c.text, c.finish_reason, parse) for c in choices]
-        return SharpenedResult(job, candidates, choices, scores, strategy.spend, replies=replies)
+        return SharpenedResult(
+            job, candidates, choices, scores, strategy.spend, replies=replies, stopped_by=strategy.stopped_by
+        )
 
 
 def check_proposal_fields(request: SamplingFields, strategy: str) -> None:

@@ -30,7 +30,8 @@ class FakeEngine:
 
     Tokens are `10 + position`; a stopping script ends with EOS (its last log-probability).
     Each update carries one token and yields to the event loop, so siblings interleave and
-    aborts take effect the way they do in vLLM (the stream ends with finish_reason 'abort').
+    aborts take effect the way they do in vLLM (the stream ends with finish_reason 'abort'),
+    after `abort_lag` more tokens (the engine steps already under way when an abort arrives).
     A prompt seen before is served from a pretend prefix cache, all but its last token.
     A constrained candidate's first token carries `constrained_texts[i % len]` as its text;
     `check_sampling` refuses a constraint that is not valid JSON schema / Python regex.
@@ -43,10 +44,12 @@ class FakeEngine:
     healthy: bool = True
     fail_with: Exception | None = None
     self_aborted_candidates: set[int] = field(default_factory=set)  # the engine stops these by itself
+    abort_lag: int = 0
     started: bool = False
     requests: list[tuple[str, SamplingSpec]] = field(default_factory=list)
     aborted: set[str] = field(default_factory=set)
     generated: dict[str, int] = field(default_factory=dict)
+    generated_before_abort: dict[str, int] = field(default_factory=dict)
     cached_prompts: set[tuple[int, ...]] = field(default_factory=set)
     scored: list[tuple[str, list[int]]] = field(default_factory=list)
     constrained_texts: list[str] = field(default_factory=lambda: ['{"answer": 1}'])
@@ -127,7 +130,9 @@ class FakeEngine:
             await asyncio.sleep(self.step_seconds)
             if self.fail_with is not None:
                 raise self.fail_with
-            if request_id in self.aborted or (position and index in self.self_aborted_candidates):
+            late = self.generated[request_id] - self.generated_before_abort.get(request_id, 0)
+            stopped = request_id in self.aborted and late >= self.abort_lag
+            if stopped or (position and index in self.self_aborted_candidates):
                 yield CandidateUpdate(finish_reason="abort", finished=True)
                 return
             last = position == len(script.logprobs) - 1
@@ -154,6 +159,9 @@ class FakeEngine:
         yield CandidateUpdate(finish_reason="length", finished=True)
 
     async def abort(self, request_ids: Sequence[str]) -> None:
+        for request_id in request_ids:
+            if request_id not in self.aborted:
+                self.generated_before_abort[request_id] = self.generated.get(request_id, 0)
         self.aborted.update(request_ids)
 
 

@@ -45,6 +45,21 @@ class SamplingSpec:
     ignore_eos: bool = False
     skip_special_tokens: bool = True  # False keeps markers such as <tool_call> in the text for a parser
 
+    @property
+    def draws_from_model(self) -> bool:
+        """True when candidates are samples of the model itself: temperature 1, nothing filtered or biased."""
+        return (
+            self.temperature == 1.0
+            and self.top_p == 1.0
+            and self.top_k in (0, -1)
+            and self.presence_penalty == self.frequency_penalty == 0.0
+            and self.repetition_penalty == 1.0
+            and self.constraint is None
+            and not self.logit_bias
+            and self.min_tokens == 0
+            and not self.ignore_eos
+        )
+
 
 @dataclass
 class CandidateUpdate:

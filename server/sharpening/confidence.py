@@ -60,6 +60,10 @@ class DeepConf(Drawing):
         if not warm:
             return []
         self.threshold = percentile(warm, 100.0 - self.keep_percentile)
+        return self.after_warmup()
+
+    def after_warmup(self) -> list[Decision]:
+        """The remaining traces, all at once."""
         return self._draw(self.n - self.warmup)
 
     def confidence(self, candidate: Candidate) -> float:

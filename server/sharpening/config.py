@@ -10,6 +10,7 @@ from server.sharpening.patterns import Pattern, PatternError, compile_pattern
 StrategyName = Literal[
     "best_of_n", "rejection", "beam", "power", "majority", "smc", "mcmc", "confidence", "none"
 ]
+ADAPTIVE_STRATEGIES = ("best_of_n", "majority", "confidence")  # can draw in waves and stop early
 POWER_STRATEGIES = ("power", "smc", "mcmc")  # sample towards pi^alpha: need alpha
 # keep the most likely candidate: a greedy candidate and low-temperature samples only help them
 MAXIMISING_STRATEGIES = ("best_of_n", "rejection", "beam")
@@ -52,6 +53,9 @@ class SharpeningConfig:
     stream_candidates: bool = False
     greedy_candidate: bool = False
     beam_width: int = 4
+    max_total_tokens: int | None = None  # the request's token budget, all candidates together
+    adaptive: bool = False  # draw in growing waves, n being the cap, and stop once settled
+    certainty: float = 0.95  # adaptive majority/confidence: posterior the leading answer stays ahead
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -85,6 +89,17 @@ class SharpeningConfig:
                 f"strategy {self.strategy!r} draws no greedy candidate; only "
                 f"{', '.join(MAXIMISING_STRATEGIES)} do",
             )
+        if self.max_total_tokens is not None and self.max_total_tokens < 1:
+            raise InvalidSharpening(
+                "sharpening.max_total_tokens", "sharpening.max_total_tokens must be at least 1"
+            )
+        if self.adaptive and self.strategy not in ADAPTIVE_STRATEGIES:
+            raise InvalidSharpening(
+                "sharpening.adaptive",
+                f"sharpening.adaptive works with {', '.join(ADAPTIVE_STRATEGIES)}, not {self.strategy!r}",
+            )
+        if not 0.5 <= self.certainty < 1.0:
+            raise InvalidSharpening("sharpening.certainty", "sharpening.certainty must be in [0.5, 1)")
         self._check_stepwise()
 
     def _check_stepwise(self) -> None:

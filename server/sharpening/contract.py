@@ -6,6 +6,13 @@ ones. The race runs the draws against the engine and reports back, for every can
 `on_tokens` for each piece of generated tokens (with their raw log-probabilities and top-k)
 and exactly one `on_end` when its engine request is over, whatever its status. The race is
 done when no candidate runs and the last event asked for nothing more; `select` then picks.
+
+Spending is decided here too, for every strategy alike. When the request's token budget is
+spent the race `stop`s the strategy: running candidates are truncated where they stand (and
+aborted in the engine), so are paused ones that nothing continues, and any later `Draw` is
+refused (its candidate is marked pruned and never reaches the engine). `select` then answers
+from what was drawn. A strategy may also stop drawing by itself (adaptive stopping); either
+way `stopped_by` names the rule that ended the drawing.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class Strategy(Protocol):
     """What the race needs from a strategy."""
 
     spend: Spend
+    stopped_by: str | None  # the rule that ended the drawing early (None: it ran its course)
 
     def start(self) -> list[Decision]:
         """The first decisions of a request."""
@@ -69,6 +77,9 @@ class Strategy(Protocol):
     def cutoff(self) -> float | None:
         """The score a running candidate must still be able to reach to stay, if any (S*)."""
 
+    def stop(self, reason: str) -> None:
+        """The race stops drawing for `reason` (e.g. "budget"); later decisions to draw are refused."""
+
 
 class Drawing:
     """Bookkeeping strategies share: numbering new candidates and forks, and who still runs."""
@@ -77,6 +88,7 @@ class Drawing:
         self.max_tokens = max_tokens
         self.drawn: list[Candidate] = []
         self.spend = Spend()
+        self.stopped_by: str | None = None
 
     def new(self) -> Candidate:
         """A fresh candidate with the next index."""
@@ -109,6 +121,10 @@ class Drawing:
     def cutoff(self) -> float | None:
         """No cutoff: nothing is pruned on score unless a strategy says otherwise."""
         return None
+
+    def stop(self, reason: str) -> None:
+        """Remember the first rule that ended the drawing."""
+        self.stopped_by = self.stopped_by or reason
 
 
 def abort(candidates: list[Candidate]) -> list[Decision]:

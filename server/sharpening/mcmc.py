@@ -68,7 +68,7 @@ class PowerMCMC(Drawing):
         current = self.current
         if current is None or candidate.prefix_tokens == current.num_tokens:
             self.current, self.steps_left = candidate, self.mh_steps  # a new block
-        else:
+        elif self.stopped_by is None:  # a proposal the budget cut short is not judged
             self._judge(candidate, current)
         return self._next()
 

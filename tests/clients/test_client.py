@@ -53,6 +53,14 @@ async def test_chat_returns_text_usage_and_the_sharpening_summary(
     assert chosen.logprob_sum == pytest.approx(-0.3) and chosen.token_ids == (10, 11, 2)
 
 
+async def test_the_summary_says_what_stopped_the_drawing(asgi_client: AsgiClientFactory) -> None:
+    async with asgi_client(two_scripts()) as client:
+        cut = await client.chat(HELLO, max_tokens=8, sharpening={"n": 2, "max_total_tokens": 3})
+        whole = await client.chat(HELLO, max_tokens=8, sharpening={"n": 2})
+    assert cut.sharpening is not None and cut.sharpening.stopped_by == "budget"
+    assert whole.sharpening is not None and whole.sharpening.stopped_by is None
+
+
 async def test_summary_without_candidates_has_no_selected_candidate(
     asgi_client: AsgiClientFactory,
 ) -> None:

@@ -1,0 +1,1 @@
+"""Adaptive stopping against drawing every candidate: accuracy, generated tokens and latency per way."""

@@ -1,0 +1,168 @@
+"""Adaptive stopping against drawing every candidate: `python -m benchmarks.adaptive`.
+
+The quality tasks (arithmetic, gsm8k, arc_easy) through greedy decoding and through best_of_n and
+majority at each cap n (default 8, 16, 32), with `sharpening.adaptive` off and on, one request at
+a time, each item seeded by its id. best_of_n runs with the server's defaults (a greedy candidate
+and the candidate temperature when no temperature is sent), majority at its own default of 1.0.
+The report gives per task: accuracy, the paired 95 % interval of each adaptive way against the
+same strategy and cap drawn in full, generated tokens per item (and their ratio to the full way),
+median latency, candidates drawn and which rule stopped the drawing; and one Pareto plot of
+accuracy against generated tokens. Answers are cached in OUT/adaptive_raw.jsonl (a run resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from benchmarks.adaptive.plot import pareto_plot
+from benchmarks.common.datasets import TASKS, Item, Task, load_task
+from benchmarks.common.environment import log_progress, machine
+from benchmarks.common.servers import given_or_started_server
+from benchmarks.quality.collect import item_seed
+from benchmarks.quality.stats import MethodResult, Sample, paired_difference, summarize
+from clients import WhetstoneClient
+from server.sharpening.patterns import extract_answer
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+GREEDY = "greedy"
+Answers = dict[tuple[str, str, str], dict[str, Any]]  # by (task, item id, way)
+
+
+def ways(caps: list[int], task: Task) -> dict[str, dict[str, Any]]:
+    """Request fields of each way: greedy, then each strategy and cap, in full and adaptive."""
+    found: dict[str, dict[str, Any]] = {GREEDY: {"temperature": 0.0, "sharpening": {"strategy": "none"}}}
+    for strategy in ("best_of_n", "majority"):
+        for cap in caps:
+            sharpening: dict[str, Any] = {"strategy": strategy, "n": cap}
+            if strategy == "majority":
+                sharpening["answer_pattern"] = task.answer_pattern
+            found[way_name(strategy, cap, False)] = {"sharpening": sharpening}
+            found[way_name(strategy, cap, True)] = {"sharpening": sharpening | {"adaptive": True}}
+    return found
+
+
+def way_name(strategy: str, cap: int, adaptive: bool) -> str:
+    """How a way is named in the cache and the report."""
+    return f"{strategy}-{cap}{' adaptive' if adaptive else ''}"
+
+
+def cached(path: Path) -> Answers:
+    """Answers already collected, by (task, item id, way)."""
+    if not path.exists():
+        return {}
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(r["task"], r["id"], r["way"]): r for r in records}
+
+
+def collect(url: str, tasks: dict[str, list[Item]], caps: list[int], path: Path) -> Answers:
+    """Every item through every way (item by item), appending each answer to `path`."""
+    found = cached(path)
+    steps = [(name, item, way, fields) for name, items in tasks.items()
+             for item in items for way, fields in ways(caps, TASKS[name]).items()
+             if (name, item.id, way) not in found]
+    with WhetstoneClient(url, timeout=1800) as client, path.open("a") as sink:
+        for name, item, way, fields in tqdm(steps, desc="answers", unit="req"):
+            task = TASKS[name]
+            started = time.perf_counter()
+            reply = client.chat(item.messages, max_tokens=task.max_tokens, seed=item_seed(item), **fields)
+            summary = reply.sharpening
+            assert summary is not None and reply.usage is not None
+            record = {
+                "task": name, "id": item.id, "way": way, "answer": item.answer,
+                "correct": task.check(reply.text, item.answer),
+                "extracted": extract_answer(reply.text, task.answer_pattern),
+                "logprob_sum": summary.selected_logprob_sum, "num_tokens": summary.selected_num_tokens,
+                "finish_reason": reply.finish_reason, "generated_tokens": reply.usage.completion_tokens,
+                "candidates_drawn": summary.candidates_drawn, "stopped_by": summary.stopped_by,
+                "latency": round(time.perf_counter() - started, 3),
+            }
+            sink.write(json.dumps(record) + "\n")
+            sink.flush()
+            found[(name, item.id, way)] = record
+    return found
+
+
+def sample(record: dict[str, Any]) -> Sample:
+    """A graded answer as the quality statistics take it."""
+    return Sample(record["logprob_sum"] or 0.0, record["num_tokens"] or 0, record["finish_reason"] == "stop",
+                  record["extracted"], record["correct"])
+
+
+def interval(result: MethodResult, base: MethodResult) -> str:
+    """A paired difference in percentage points with its 95 % interval."""
+    mean, low, high = paired_difference(result, base)
+    return f"{100 * mean:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})"
+
+
+def task_section(task: Task, items: list[Item], caps: list[int], found: Answers, plot: Path) -> list[str]:
+    """One task's table (adaptive against full, cost, stopping rules) and its Pareto plot."""
+    answers = {way: [found[(task.name, item.id, way)] for item in items] for way in ways(caps, task)}
+    results = {way: summarize(way, 1, [[sample(r)] for r in rs]) for way, rs in answers.items()}
+    tokens = {way: statistics.fmean(r["generated_tokens"] for r in rs) for way, rs in answers.items()}
+    lines = [
+        f"### {task.name} ({len(items)} items, max_tokens {task.max_tokens})", "",
+        "| way | accuracy | vs full (paired 95 %) | vs greedy | generated tokens / item | of full | "
+        "median latency | candidates drawn | stopped by |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for way, result in results.items():
+        rs = answers[way]
+        full = way.removesuffix(" adaptive")
+        adaptive = full != way
+        rules = Counter(r["stopped_by"] or "-" for r in rs)
+        versus_full = interval(result, results[full]) if adaptive else "-"
+        versus_greedy = interval(result, results[GREEDY]) if way != GREEDY else "-"
+        lines.append(
+            f"| {way} | {100 * result.accuracy:.1f} % | {versus_full} | {versus_greedy} | "
+            f"{tokens[way]:.0f} | {tokens[way] / tokens[full]:.2f} | "
+            f"{statistics.median(r['latency'] for r in rs):.2f} s | "
+            f"{statistics.fmean(r['candidates_drawn'] for r in rs):.1f} | "
+            f"{', '.join(f'{rule} {count}' for rule, count in rules.most_common())} |"
+        )
+    pareto_plot(task.name, {way: (tokens[way], results[way]) for way in results}, plot)
+    return [*lines, "", f"![{task.name}]({plot.name})", ""]
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.adaptive", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a running whetstone server (default: start one, compiled)")
+    parser.add_argument("--items", nargs=3, type=int, default=[40, 20, 40], metavar=("ARITH", "GSM8K", "ARC"),
+                        help="items of arithmetic, gsm8k and arc_easy")
+    parser.add_argument("--caps", nargs="+", type=int, default=[8, 16, 32], help="candidate caps n")
+    parser.add_argument("--enforce-eager", action="store_true", help="start the server without torch.compile")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Collect (resuming), then write adaptive.md and one plot per task."""
+    args = parse_args()
+    log_progress()
+    tasks = {name: load_task(name, count) for name, count in zip(("arithmetic", "gsm8k", "arc_easy"),
+                                                                   args.items, strict=True) if count}
+    args.out.mkdir(parents=True, exist_ok=True)
+    with given_or_started_server(args.url, args.enforce_eager, args.out / "adaptive_server.log") as url:
+        found = collect(url, tasks, args.caps, args.out / "adaptive_raw.jsonl")
+    parts = [
+        "# Adaptive stopping against drawing every candidate", "",
+        f"Machine: {machine()}. One request at a time, each item seeded by its id. Paired intervals are "
+        "over items (normal approximation), in percentage points; 'of full' is the adaptive way's "
+        "generated tokens over the same strategy and cap drawn in full.", "",
+    ]
+    for name, items in tasks.items():
+        parts += task_section(TASKS[name], items, args.caps, found, args.out / f"adaptive_{name}.png")
+    (args.out / "adaptive.md").write_text("\n".join(parts))
+
+
+if __name__ == "__main__":
+    main()

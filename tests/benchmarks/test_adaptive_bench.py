@@ -1,0 +1,39 @@
+"""The adaptive benchmark end to end against the app on a fake engine: answers cached, report written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.adaptive.__main__ import cached, collect, task_section, ways
+from benchmarks.adaptive.offline import replay
+from benchmarks.common.datasets import TASKS, load_task
+from server.sharpening import SharpeningConfig
+from tests.conftest import live_server
+from tests.fakes import FakeEngine, Script
+
+
+def test_collect_and_report(tmp_path: Path) -> None:
+    engine = FakeEngine(scripts=[Script([-0.5] * 3, words=("Answer: ", "5"))])
+    task, items = TASKS["arithmetic"], load_task("arithmetic", 2)
+    raw = tmp_path / "raw.jsonl"
+    with live_server(engine) as url:
+        found = collect(url, {"arithmetic": items}, [4], raw)
+        again = collect(url, {"arithmetic": items}, [4], raw)  # everything cached: no request
+    assert len(found) == len(again) == len(cached(raw)) == 2 * len(ways([4], task)) == 10
+    adaptive = found[("arithmetic", items[0].id, "majority-4 adaptive")]
+    assert adaptive["stopped_by"] == "posterior" and adaptive["candidates_drawn"] == 4
+    assert found[("arithmetic", items[0].id, "majority-4")]["candidates_drawn"] == 4
+    lines = task_section(task, items, [4], found, tmp_path / "plot.png")
+    table = "\n".join(lines)
+    assert "| majority-4 adaptive |" in table and "posterior 2" in table
+    assert (tmp_path / "plot.png").stat().st_size > 0
+
+
+def test_the_offline_replay_stops_where_the_server_would() -> None:
+    likely = {"text": "Answer: 5", "logprob_sum": -0.1, "num_tokens": 4, "finish_reason": "stop"}
+    rambling = {"text": "well...", "logprob_sum": -30.0, "num_tokens": 60, "finish_reason": "length"}
+    certified = replay(SharpeningConfig(n=8, prune=False, adaptive=True), [likely] * 8, 64)
+    assert (certified.drawn, certified.tokens, certified.stopped_by) == (2, 8, "certificate")
+    full = replay(SharpeningConfig(n=8, prune=False), [likely, rambling] * 4, 64)
+    assert (full.drawn, full.tokens, full.steps, full.stopped_by) == (8, 256, 60, None)
+    assert full.selected is not None and full.selected.text == "Answer: 5"
