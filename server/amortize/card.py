@@ -15,10 +15,12 @@ PLOT_PNG = "training.png"
 Kind = Literal["sft", "rl"]
 
 INTRO: dict[str, tuple[str, str]] = {
-    "sft": ("SFT-sharpened LoRA adapter", """Distilled by `whetstone sharpen-sft` from the base model's own best-of-N answers: for every
+    "sft": ("SFT-sharpened LoRA adapter", """\
+Distilled by `whetstone sharpen-sft` from the base model's own best-of-N answers: for every
 prompt the server drew N candidates at temperature 1 and kept the one with the highest raw
 sequence log-likelihood under the base model; the adapter is trained to produce that answer."""),
-    "rl": ("RLHF-sharpened LoRA adapter", """Trained by `whetstone sharpen-rl` (RLOO, online): the adapter samples answers, each is
+    "rl": ("RLHF-sharpened LoRA adapter", """\
+Trained by `whetstone sharpen-rl` (RLOO, online): the adapter samples answers, each is
 rewarded with the base model's raw sequence log-likelihood (scored as the server scores), and a
 KL penalty of weight beta = 1/(alpha - 1) keeps it near the base model. The objective's optimum
 is the sharpened distribution pi_base^alpha / Z."""),
@@ -27,9 +29,9 @@ is the sharpened distribution pi_base^alpha / Z."""),
 # What each logged metric means, for the README and the plot's axes.
 METRIC_LABELS = {
     "loss": "loss",
-    "reward": "reward (mean base log-likelihood score of samples)",
-    "kl": "KL to the base model (per token)",
-    "completion_length": "mean sample length (tokens)",
+    "reward": "reward (base log-lik.)",
+    "kl": "KL to base (per token)",
+    "completion_length": "sample length",
 }
 
 # The kind-specific facts a card may hold, with their README labels.
@@ -81,9 +83,9 @@ def render_readme(card: dict[str, Any]) -> str:
     title, intro = INTRO[card["kind"]]
     fact_rows = "\n".join(f"| {label} | {card[key]} |" for key, label in FACT_LABELS.items() if key in card)
     curves = "\n".join(
-        f"| {METRIC_LABELS.get(name, name)} | {_fmt(values[0] if values else None)} / "
-        f"{_fmt(values[-1] if values else None)} / {_fmt(statistics.fmean(values[-10:]) if values else None)} |"
-        for name, values in card["metrics"].items()
+        f"| {METRIC_LABELS.get(name, name)} | {_fmt(values[0])} / {_fmt(values[-1])} / "
+        f"{_fmt(statistics.fmean(values[-10:]))} |"
+        for name, values in card["metrics"].items() if values
     )
     hyper = "\n".join(f"| {key} | {value} |" for key, value in card["hyperparameters"].items())
     return f"""# {title}

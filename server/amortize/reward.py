@@ -61,7 +61,9 @@ class BaseLikelihood:
             return text_prompt_ids(tokenizer, prompt)
         return chat_prompt_ids(tokenizer, prompt)
 
-    def logprob_sums(self, prompt_ids: Sequence[list[int]], completion_ids: Sequence[list[int]]) -> list[float]:
+    def logprob_sums(
+        self, prompt_ids: Sequence[list[int]], completion_ids: Sequence[list[int]]
+    ) -> list[float]:
         """sum_t log pi_base(y_t | x, y_<t) of each completion, in right-padded batches."""
         import torch
 
@@ -96,6 +98,6 @@ class BaseLikelihood:
     def __call__(
         self, prompts: Sequence[Prompt], completions: Sequence[Any], completion_ids: Sequence[Sequence[int]],
         **_: Any,
-    ) -> list[float]:
+    ) -> list[float | None]:
         """TRL's reward-function call: one float per (prompt, completion)."""
-        return self.scores(prompts, completion_ids)
+        return list(self.scores(prompts, completion_ids))

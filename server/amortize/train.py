@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 MAX_LENGTH = 1024
 
 
-def encode_examples(tokenizer: Any, examples: Sequence[SftExample], max_length: int) -> list[dict[str, list[int]]]:
+def encode_examples(
+    tokenizer: Any, examples: Sequence[SftExample], max_length: int
+) -> list[dict[str, list[int]]]:
     """Trainer rows: `input_ids` (prompt + answer) and `completion_mask` (1 on the answer's tokens)."""
     rows = []
     for example in examples:

@@ -46,7 +46,9 @@ class TrainOptions:
     def __post_init__(self) -> None:
         check_rank(self.rank)
         if min(self.max_steps, self.batch_size, self.grad_accum, self.checkpoint_every) < 1:
-            raise TrainingError("--max-steps, --batch-size, --grad-accum and --checkpoint-every must be at least 1")
+            raise TrainingError(
+                "--max-steps, --batch-size, --grad-accum and --checkpoint-every must be at least 1"
+            )
         if not self.learning_rate > 0:
             raise TrainingError("--lr must be positive")
 
@@ -146,7 +148,7 @@ def series(log: list[dict[str, Any]], key: str) -> list[float]:
 
 
 def merge_adapter(base_model: Path, adapter_dir: Path) -> Path:
-    """Fold the adapter into the base weights (in the base's own dtype); write OUT/merged, which vLLM serves."""
+    """Fold the adapter into the base weights (the base's dtype); write OUT/merged, which vLLM serves."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
