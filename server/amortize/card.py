@@ -45,6 +45,7 @@ FACT_LABELS = {
     "beta": "beta = 1/(alpha - 1) (KL weight)",
     "length_penalty": "length penalty of the reward score",
     "num_generations": "samples per prompt (leave-one-out group)",
+    "processes": "training processes (data-parallel)",
     "merged": "merged model directory",
 }
 

@@ -154,7 +154,8 @@ def sharpen_sft(args: argparse.Namespace) -> int:
         facts = {"n": sorted({e.n for e in examples}) if args.traces else n, "examples": len(examples),
                  "dropped_unfinished": dropped,
                  "answer_tokens": sum(len(e.completion_token_ids) for e in examples)}
-        finish(args, "sft", model_dir, source, facts, record, {"loss": losses})
+        finish(args, "sft", model_dir, source, facts | {"processes": trainer.accelerator.num_processes},
+               record, {"loss": losses})
     return 0
 
 
@@ -177,7 +178,9 @@ def main_process_first() -> Iterator[bool]:
     """Yields whether this is the main process; the other processes enter only once it has left."""
     from accelerate import PartialState
 
-    state = PartialState()
+    from server.amortize.training import cpu_only
+
+    state = PartialState(cpu=cpu_only())  # as the trainer will set it up
     with state.main_process_first():
         yield state.is_main_process
 

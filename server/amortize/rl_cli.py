@@ -79,7 +79,8 @@ def sharpen_rl(args: argparse.Namespace) -> int:
     trainer, metrics = train_rl(model_dir, prompts, args.out, options, rl)
     if trainer.is_world_process_zero():
         facts = {"prompts": len(prompts), "alpha": rl.alpha, "beta": rl.beta,
-                 "length_penalty": rl.length_penalty, "num_generations": rl.num_generations}
+                 "length_penalty": rl.length_penalty, "num_generations": rl.num_generations,
+                 "processes": trainer.accelerator.num_processes}
         finish(args, "rl", model_dir, f"{source} ({len(prompts)})", facts, record, metrics)
     return 0
 

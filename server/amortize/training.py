@@ -81,10 +81,18 @@ def lora_config(options: TrainOptions) -> Any:
     )
 
 
+def cpu_only() -> bool:
+    """No CUDA device: train on CPU (data-parallel processes then talk over gloo)."""
+    import torch
+
+    return not torch.cuda.is_available()
+
+
 def trainer_arguments(options: TrainOptions, out_dir: Path, progress: bool) -> dict[str, Any]:
-    """The TrainingArguments both TRL configs take: steps, batches, precision, checkpoints, logging."""
+    """The TrainingArguments both TRL configs take: steps, batches, precision, device, checkpoints, logs."""
     bf16 = use_bf16(options.precision)
     return {
+        "use_cpu": cpu_only(),  # also what makes several CPU processes one data-parallel run
         "output_dir": str(out_dir / CHECKPOINTS),
         "max_steps": options.max_steps,
         "per_device_train_batch_size": options.batch_size,
