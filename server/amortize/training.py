@@ -20,6 +20,7 @@ TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"
 MERGED = "merged"
+TRAINER_STATE = "trainer_state.json"  # the last file a checkpoint gets
 Precision = Literal["auto", "bf16", "fp32"]
 
 
@@ -133,14 +134,19 @@ def run_record(options: TrainOptions, **specific: Any) -> dict[str, Any]:
 
 
 def last_checkpoint(out_dir: Path) -> str | None:
-    """The trainer's newest checkpoint under OUT/checkpoints, if any (the run resumes from it)."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint under OUT/checkpoints, if any (the run resumes from it).
 
-    folder = out_dir / CHECKPOINTS
-    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    if found:
-        logger.info("resuming from %s", found)
-    return found
+    The trainer writes its state file last, so a checkpoint without one was cut off mid-write
+    (the process was killed) and is passed over.
+    """
+    found = sorted((out_dir / CHECKPOINTS).glob("checkpoint-*"), key=lambda p: int(p.name.rpartition("-")[2]),
+                   reverse=True)
+    for checkpoint in found:
+        if (checkpoint / TRAINER_STATE).is_file():
+            logger.info("resuming from %s", checkpoint)
+            return str(checkpoint)
+        logger.warning("skipping %s: it was not completely written", checkpoint)
+    return None
 
 
 def train_and_save(trainer: Any, out_dir: Path) -> list[dict[str, Any]]:

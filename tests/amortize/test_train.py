@@ -61,6 +61,8 @@ def test_trains_checkpoints_and_resumes_after_an_interruption(tiny_model: Path, 
         train_sft(tiny_model, examples(6), out, OPTIONS, progress=False,
                   callbacks=[interrupt_after_checkpoint(2)])
     assert not (out / "adapter_config.json").exists()
+    (out / "checkpoints" / "checkpoint-3").mkdir()  # killed while writing the next checkpoint
+    (out / "checkpoints" / "checkpoint-3" / "adapter_model.safetensors").write_bytes(b"cut off")
     trainer, resumed = train_sft(tiny_model, examples(6), out, OPTIONS, progress=False)
     assert trainer.state.global_step == 4
     assert resumed == pytest.approx(losses, rel=1e-4)  # the first two from the checkpoint, the rest retrained
