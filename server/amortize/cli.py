@@ -21,6 +21,7 @@ from server.amortize.collect import collect, traced_adapter
 from server.amortize.sft_set import (
     SftDataError,
     SftExample,
+    build_sft_set,
     example_of_row,
     examples_from_traces,
     read_prompts,
@@ -87,6 +88,9 @@ def add_amortize_commands(commands: Any) -> None:
     sft.add_argument("--url", help="a running whetstone server (default: start one with --model, eager)")
     sft.add_argument("--api-key", default=None, help="API key of the server at --url")
     sft.add_argument("--concurrency", type=int, default=4, help="prompts in flight at once (default 4)")
+    sft.add_argument("--collect-only", action="store_true",
+                     help="stop once OUT/sft.jsonl is complete (collect in one process, then train under "
+                     "`accelerate launch` with the same flags)")
     sft.set_defaults(run=run_sharpen_sft)
     add_sharpen_rl(commands)
 
@@ -147,6 +151,9 @@ def sharpen_sft(args: argparse.Namespace) -> int:
             f"no usable examples ({dropped} chosen answers did not finish); nothing to train on"
         )
     logger.info("SFT set: %d examples (%d dropped); %d steps", len(examples), dropped, options.max_steps)
+    if args.collect_only:
+        print(args.out / SFT_SET)
+        return 0
     from server.amortize.train import train_sft
 
     trainer, losses = train_sft(model_dir, examples, args.out, options)
@@ -193,7 +200,15 @@ def sft_set(
         examples = examples_from_traces(r for r in read_traces(args.traces) if not traced_adapter(r))
         write_examples(examples, args.out / SFT_SET)
         return examples, 0
-    return collect(args, prompts, n, model_dir, args.out / SFT_SET)
+    path = args.out / SFT_SET
+    if {int(row["index"]) for row in read_rows(path)} >= set(range(len(prompts))):  # collected before
+        return build_sft_set(prompts, already_collected, n, path)  # checks N, asks no server
+    return collect(args, prompts, n, model_dir, path)
+
+
+def already_collected(prompt: Any, index: int) -> Any:
+    """The sampler of a complete SFT set: never called."""
+    raise AssertionError(f"prompt {index} should have been collected already")
 
 
 def read_sft_set(path: Path) -> tuple[list[SftExample], int]:

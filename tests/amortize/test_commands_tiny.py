@@ -73,3 +73,19 @@ def test_sharpen_sft_from_traces_writes_adapter_card_and_merged_model(
     assert card["hyperparameters"]["grad_accum"] == 2
     assert card["final_loss"] < card["first_loss"]
     assert_merged_equals_adapter(tiny_model, out)
+
+
+def test_a_collected_sft_set_is_reused_without_a_server(tiny_model: Path, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "1 + 1"}\n{"prompt": "2 + 2"}\n')
+    out = tmp_path / "sft"
+    out.mkdir()
+    rows = [{"index": i, "prompt": f"{i + 1} + {i + 1}", "completion_token_ids": [4 + 2 * i, 1],
+             "completion_text": "x", "logprob_sum": -1.0, "n": 8, "prompt_token_ids": None} for i in range(2)]
+    (out / "sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    flags = ["sharpen-sft", "--prompts", str(prompts), "--model", str(tiny_model), "--out", str(out),
+             "--url", "http://127.0.0.1:9", "--max-steps", "1", "--batch-size", "2"]  # nobody listens there
+    whetstone(*flags, "--collect-only")
+    assert not (out / "adapter_config.json").exists()
+    whetstone(*flags)
+    assert json.loads((out / "card.json").read_text())["examples"] == 2
