@@ -65,6 +65,7 @@ def rloo_trainer(
         num_generations=rl.num_generations,
         max_completion_length=rl.max_tokens,
         temperature=1.0, top_p=1.0, top_k=0,  # samples from the policy itself, as the objective's expectation
+        normalize_advantages=False, num_iterations=1,  # the unbiased gradient of Eq. 3 (docs/amortization.md)
     )
     reward = BaseLikelihood(model_dir, rl.length_penalty, bf16=use_bf16(options.precision))
     return RLOOTrainer(
