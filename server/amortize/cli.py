@@ -128,7 +128,7 @@ def run_sharpen_sft(args: argparse.Namespace) -> int | str:
 
 def sharpen_sft(args: argparse.Namespace) -> int:
     """The steps of `whetstone sharpen-sft`, bad input raising before any expensive work."""
-    from server.amortize.training import base_model_dir, check_run, options_from, run_record
+    from server.amortize.training import base_model_dir, check_run, note_run, options_from, run_record
 
     options = options_from(args)
     model_dir = base_model_dir(args.model)
@@ -140,9 +140,10 @@ def sharpen_sft(args: argparse.Namespace) -> int:
     prompts = read_prompts(args.prompts) if args.prompts is not None else None
     source = f"traces {args.traces}" if prompts is None else f"prompts {args.prompts} ({len(prompts)})"
     record = run_record(options, kind="sft", base_model=str(model_dir), n=n, max_tokens=args.max_tokens)
+    check_run(args.out, record)  # every process, so that all of them stop on a bad --out
     with main_process_first() as is_main:
         if is_main:
-            check_run(args.out, record)
+            note_run(args.out, record)
             examples, dropped = sft_set(args, prompts, n, model_dir)
         else:  # the main process built the set: read it
             examples, dropped = read_sft_set(args.out / SFT_SET)

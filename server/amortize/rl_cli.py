@@ -54,7 +54,7 @@ def sharpen_rl(args: argparse.Namespace) -> int:
     """The steps of `whetstone sharpen-rl`, bad input raising before any expensive work."""
     from server.amortize.cli import finish, main_process_first
     from server.amortize.rl_train import RlOptions, train_rl
-    from server.amortize.training import base_model_dir, check_run, options_from, run_record
+    from server.amortize.training import base_model_dir, check_run, note_run, options_from, run_record
 
     options = options_from(args)
     rl = RlOptions(alpha=args.alpha, length_penalty=args.length_penalty,
@@ -71,9 +71,10 @@ def sharpen_rl(args: argparse.Namespace) -> int:
     record = run_record(options, kind="rl", base_model=str(model_dir), alpha=rl.alpha,
                         length_penalty=rl.length_penalty, num_generations=rl.num_generations,
                         max_tokens=rl.max_tokens)
+    check_run(args.out, record)  # every process, so that all of them stop on a bad --out
     with main_process_first() as is_main:
         if is_main:
-            check_run(args.out, record)
+            note_run(args.out, record)
     logger.info("sharpen-rl: %d prompts, alpha %g (beta %.4g), %d steps", len(prompts), rl.alpha, rl.beta,
                 options.max_steps)
     trainer, metrics = train_rl(model_dir, prompts, args.out, options, rl)

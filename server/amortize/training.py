@@ -112,7 +112,7 @@ def trainer_arguments(options: TrainOptions, out_dir: Path, progress: bool) -> d
 
 
 def check_run(out_dir: Path, record: dict[str, Any]) -> None:
-    """Refuse a finished OUT, or one whose checkpoints came from other settings; else note these settings."""
+    """Refuse a finished OUT, or one whose checkpoints came from other settings (reads only)."""
     if (out_dir / ADAPTER_CONFIG).is_file():
         raise TrainingError(f"{out_dir} already holds a trained adapter; choose another --out")
     path = out_dir / RUN_FILE
@@ -124,8 +124,14 @@ def check_run(out_dir: Path, record: dict[str, Any]) -> None:
                 f"{out_dir} holds checkpoints of a run with other settings ({', '.join(changed)}); "
                 "run the same command to resume it, or choose another --out"
             )
+
+
+def note_run(out_dir: Path, record: dict[str, Any]) -> None:
+    """Write OUT/run.json (atomically: other processes may be reading it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    staging = out_dir / (RUN_FILE + ".partial")
+    staging.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    staging.replace(out_dir / RUN_FILE)
 
 
 def run_record(options: TrainOptions, **specific: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 
 from server.amortize.sft_set import SftDataError, SftExample
 from server.amortize.train import encode_examples, train_sft
-from server.amortize.training import TrainingError, TrainOptions, check_run, run_record
+from server.amortize.training import TrainingError, TrainOptions, check_run, note_run, run_record
 
 OPTIONS = TrainOptions(max_steps=4, checkpoint_every=2, batch_size=2, learning_rate=1e-2)
 
@@ -70,6 +70,7 @@ def test_trains_checkpoints_and_resumes_after_an_interruption(tiny_model: Path, 
 
 def test_a_finished_run_or_other_settings_are_refused(tmp_path: Path) -> None:
     check_run(tmp_path, run_record(OPTIONS, kind="sft"))
+    note_run(tmp_path, run_record(OPTIONS, kind="sft"))
     check_run(tmp_path, run_record(OPTIONS, kind="sft"))  # the same command again: resume
     with pytest.raises(TrainingError, match=r"other settings \(rank\)"):
         check_run(tmp_path, run_record(TrainOptions(max_steps=4, checkpoint_every=2, batch_size=2,
