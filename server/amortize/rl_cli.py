@@ -68,6 +68,7 @@ def sharpen_rl(args: argparse.Namespace) -> int:
         prompts, source = traced_prompts(read_traces(args.traces)), f"traces {args.traces}"
     if not prompts:
         raise SftDataError(f"{args.traces} holds no prompt answered by the base model; nothing to train on")
+    prompts = one_kind(prompts)
     record = run_record(options, kind="rl", base_model=str(model_dir), alpha=rl.alpha,
                         length_penalty=rl.length_penalty, num_generations=rl.num_generations,
                         max_tokens=rl.max_tokens)
@@ -84,6 +85,17 @@ def sharpen_rl(args: argparse.Namespace) -> int:
                  "processes": trainer.accelerator.num_processes}
         finish(args, "rl", model_dir, f"{source} ({len(prompts)})", facts, record, metrics)
     return 0
+
+
+def one_kind(prompts: list[Prompt]) -> list[Prompt]:
+    """The prompts of the more common kind (chat messages or plain text): a run samples one kind."""
+    chats = [p for p in prompts if isinstance(p, list)]
+    texts = [p for p in prompts if isinstance(p, str)]
+    kept, left = (chats, texts) if len(chats) >= len(texts) else (texts, chats)
+    if left:
+        logger.warning("training on the %d %s prompts; %d of the other kind are left out", len(kept),
+                       "chat" if kept is chats else "plain-text", len(left))
+    return kept
 
 
 def traced_prompts(records: Iterable[dict[str, Any]]) -> list[Prompt]:

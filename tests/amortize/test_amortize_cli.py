@@ -212,3 +212,12 @@ def test_sharpen_rl_takes_the_base_models_traced_prompts(
     code, _, _ = run(["sharpen-rl", "--traces", str(traces), "--out", str(tmp_path / "o"),
                       "--model", str(model_dir)], capsys)
     assert isinstance(code, str) and "holds no prompt answered by the base model" in code
+
+
+def test_sharpen_rl_trains_on_one_kind_of_prompt() -> None:
+    from server.amortize.rl_cli import one_kind
+
+    chat = [{"role": "user", "content": "hi"}]
+    assert one_kind([chat, "a", chat]) == [chat, chat]
+    assert one_kind(["a", chat, "b"]) == ["a", "b"]
+    assert one_kind(["a"]) == ["a"]
