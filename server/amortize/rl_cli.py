@@ -89,8 +89,8 @@ def sharpen_rl(args: argparse.Namespace) -> int:
 
 def one_kind(prompts: list[Prompt]) -> list[Prompt]:
     """The prompts of the more common kind (chat messages or plain text): a run samples one kind."""
-    chats = [p for p in prompts if isinstance(p, list)]
-    texts = [p for p in prompts if isinstance(p, str)]
+    chats: list[Prompt] = [p for p in prompts if isinstance(p, list)]
+    texts: list[Prompt] = [p for p in prompts if isinstance(p, str)]
     kept, left = (chats, texts) if len(chats) >= len(texts) else (texts, chats)
     if left:
         logger.warning("training on the %d %s prompts; %d of the other kind are left out", len(kept),
