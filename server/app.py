@@ -70,7 +70,8 @@ def build_engine(settings: Settings) -> Engine:
             chat_template=settings.chat_template.read_text() if settings.chat_template else None,
             extra=settings.engine_args,
             adapters={a.name: str(a.path) for a in adapters},
-            max_lora_rank=serving_rank(adapters),
+            max_lora_rank=max(serving_rank(adapters), settings.max_lora_rank * bool(settings.adapter_slots)),
+            adapter_slots=settings.adapter_slots,
         )
     )
 

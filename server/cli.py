@@ -73,6 +73,7 @@ def in_process_flags(settings: Settings) -> list[str]:
     """The given flags only the in-process engine honours (adapters, tool parser, chat template)."""
     given = {
         "--lora": settings.lora,
+        "--adapter-slots": settings.adapter_slots,
         "--tool-call-parser": settings.tool_call_parser,
         "--chat-template": settings.chat_template,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, FilePath, field_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.sharpening.config import StrategyName
@@ -148,6 +148,16 @@ class Settings(BaseSettings):
         description="Serve a LoRA adapter as an extra model: NAME=PATH (repeatable); requests with "
         "model NAME generate with it. Turns torch.compile off on CPU.",
     )
+    adapter_slots: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="How many LoRA adapters can be loaded while serving (POST /v1/load_lora_adapter, "
+        "behind --api-key, which it requires). Turns torch.compile off on CPU.",
+    )
+    max_lora_rank: int = Field(
+        16, description="The largest rank of an adapter loaded while serving (vLLM's max_lora_rank)."
+    )
     trace_dir: str | None = Field(
         None,
         description="Append every sharpened request (its prompt, chosen answer, score and settings) to "
@@ -176,6 +186,21 @@ class Settings(BaseSettings):
         if mode != "raw_logprobs":
             raise ValueError(f"logprobs_mode {mode!r} would change every score; whetstone needs raw_logprobs")
         return engine_args
+
+    @field_validator("max_lora_rank")
+    @classmethod
+    def _servable_rank(cls, rank: int) -> int:
+        """vLLM's LoRA kernels take only some ranks."""
+        from server.amortize.adapters import check_rank
+
+        return check_rank(rank)
+
+    @model_validator(mode="after")
+    def _adapters_behind_the_key(self) -> Settings:
+        """Loading adapters at run time reads server-side paths: only for holders of the API key."""
+        if self.adapter_slots and not self.api_key:
+            raise ValueError("--adapter-slots needs --api-key: loading adapters at run time stays behind it")
+        return self
 
     @field_validator("upstreams", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from server import __version__
+from server.adapter_registry import LoadAdapterRequest, UnloadAdapterRequest
 from server.engines import ReportsUpstreams
 from server.errors import EngineUnavailable, InvalidRequest, Unauthorized
 from server.jobs import GenerationJob, SharpenedResult
@@ -190,6 +191,21 @@ async def list_models(service: Service) -> ModelList:
     """The served model, then each LoRA adapter served on it."""
     names = [service.engine.model_name, *service.adapters]
     return ModelList(data=[model_card(service, name) for name in names])
+
+
+@api.post("/load_lora_adapter", response_model=ModelCard)
+async def load_lora_adapter(body: LoadAdapterRequest, service: Service) -> ModelCard:
+    """Serve a LoRA adapter from now on, without a restart (vLLM's endpoint; needs --adapter-slots)."""
+    await service.adapters.load(body)
+    return model_card(service, body.lora_name)
+
+
+@api.post("/unload_lora_adapter", response_model=ModelCard)
+async def unload_lora_adapter(body: UnloadAdapterRequest, service: Service) -> ModelCard:
+    """Stop serving an adapter loaded at run time; running requests that use it finish."""
+    card = model_card(service, body.lora_name)
+    await service.adapters.unload(body)
+    return card
 
 
 @api.get("/models/{model_id:path}", response_model=ModelCard)

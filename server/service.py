@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from server.adapter_registry import AdapterRegistry
 from server.admission import Admission
-from server.amortize.adapters import parse_lora_spec
 from server.amortize.traces import TraceWriter, trace_record
 from server.config import Settings
 from server.engines import Engine, EngineError, EngineInputError, SamplingSpec
@@ -49,7 +49,7 @@ class SharpeningService:
         self.settings = settings
         self.metrics = metrics
         self.traces = traces
-        self.adapters = tuple(parse_lora_spec(spec)[0] for spec in settings.lora)
+        self.adapters = AdapterRegistry(engine, settings)
         self.admission = Admission(settings.max_inflight_requests, settings.max_inflight_candidates)
         self.candidate_temperature = candidate_temperature(settings)
 

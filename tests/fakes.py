@@ -54,6 +54,7 @@ class FakeEngine:
     scored: list[tuple[str, list[int]]] = field(default_factory=list)
     constrained_texts: list[str] = field(default_factory=lambda: ['{"answer": 1}'])
     chats: list[tuple[list[dict[str, Any]], list[dict[str, Any]] | None]] = field(default_factory=list)
+    loaded_adapters: dict[str, str] = field(default_factory=dict)  # name -> path, loaded while serving
 
     async def start(self) -> None:
         self.started = True
@@ -109,6 +110,15 @@ class FakeEngine:
                 re.compile(constraint.spec)
             except re.error as exc:
                 raise EngineInputError(f"bad regex: {exc}", field="constraint") from exc
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Loads any adapter, as long as the one slot of a fake engine is free."""
+        if self.loaded_adapters:
+            raise EngineInputError("all 1 adapter slots are in use; unload one first")
+        self.loaded_adapters[name] = path
+
+    async def unload_adapter(self, name: str) -> None:
+        del self.loaded_adapters[name]
 
     def parse_tool_calls(self, text: str, tools: Sequence[dict[str, Any]]) -> ParsedToolCalls:
         """Hermes-style: <tool_call>{"name": ..., "arguments": {...}}</tool_call>."""

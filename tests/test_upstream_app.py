@@ -176,3 +176,13 @@ async def test_upstream_mode_serves_over_real_http(upstream: tuple[FakeUpstream,
                 lines = [line async for line in response.aiter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
     assert len(lines) > 10  # greedy runs to max_tokens: one event per token, streamed live
+
+
+async def test_upstream_mode_refuses_to_load_adapters(upstream: tuple[FakeUpstream, str]) -> None:
+    _, url = upstream
+    key = {"Authorization": "Bearer k"}
+    async with upstream_client(upstreams=[url], api_key="k") as client:
+        for path, body in (("load", {"lora_name": "a", "lora_path": "/a"}), ("unload", {"lora_name": "a"})):
+            r = await client.post(f"/v1/{path}_lora_adapter", json=body, headers=key)
+            assert r.status_code == 400 and r.json()["error"]["code"] == "upstream_mode"
+            assert "upstream servers load their own" in r.json()["error"]["message"]

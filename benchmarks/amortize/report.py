@@ -27,6 +27,7 @@ class MethodStats:
     interval: tuple[float, float]
     loglik: float | None
     loglik_half_width: float | None
+    loglik_median: float | None
     generated_tokens: float | None
     latency: float | None
 
@@ -52,6 +53,7 @@ def method_stats(method: str, rows: list[dict[str, Any]]) -> MethodStats:
     loglik, half = mean_interval(logliks)
     return MethodStats(
         method, len(rows), correct, wilson_interval(correct, len(rows)), loglik, half,
+        statistics.median(logliks) if logliks else None,
         mean_or_none([r["generated_tokens"] for r in rows if r.get("generated_tokens") is not None]),
         mean_or_none([r["latency"] for r in rows]),
     )
@@ -70,15 +72,20 @@ def paired_difference(rows: list[dict[str, Any]], a: str, b: str) -> tuple[float
     return 100 * mean, 100 * (mean - half), 100 * (mean + half)
 
 
-def comparisons(ns: Sequence[int]) -> list[tuple[str, str]]:
-    """The pairs the report compares: the adapter's one sample against base best-of-N (its own N and
-    the smallest, the goal's yardstick), and more."""
+def comparisons(ns: Sequence[int], alphas: Sequence[float] = ()) -> list[tuple[str, str]]:
+    """The pairs the report compares: each adapter's one sample against base best-of-N (its own N and
+    the smallest, the goal's yardstick), an RL adapter against the strategies that sample its target,
+    and more."""
     pairs = []
     for n in ns:
         pairs += [(f"sft-{n} sample", f"base best-of-{n}"), (f"sft-{n} sample", "base sample"),
                   (f"sft-{n} greedy", "base greedy"), (f"sft-{n} sample", "base greedy")]
         if n != min(ns):
             pairs.append((f"sft-{n} sample", f"base best-of-{min(ns)}"))
+    for alpha in alphas:
+        rl = f"rl-a{alpha:g} sample"
+        pairs += [(rl, f"base best-of-{min(ns)}"), (rl, "base sample"), (rl, f"base power a{alpha:g}"),
+                  (rl, f"base smc a{alpha:g}"), (rl, f"sft-{min(ns)} sample")]
     return pairs
 
 
@@ -93,18 +100,19 @@ def task_section(
         f"{meta['train']} training prompts)",
         "",
         "| method | accuracy | 95% interval | base log-likelihood of the answer (mean ± 95%) "
-        "| generated tokens / answer | latency / answer |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| its median | generated tokens / answer | latency / answer |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in stats:
         loglik = "-" if s.loglik is None else f"{s.loglik:.2f} ± {s.loglik_half_width or 0:.2f}"
         tokens = "-" if s.generated_tokens is None else f"{s.generated_tokens:.1f}"
         latency = "-" if s.latency is None else f"{s.latency:.2f} s"
         interval = f"{100 * s.interval[0]:.1f}-{100 * s.interval[1]:.1f}%"
+        median = "-" if s.loglik_median is None else f"{s.loglik_median:.2f}"
         lines.append(f"| {s.method} | {100 * s.accuracy:.1f}% ({s.correct}/{s.items}) | {interval} | "
-                     f"{loglik} | {tokens} | {latency} |")
+                     f"{loglik} | {median} | {tokens} | {latency} |")
     lines += ["", "Paired differences in accuracy (percentage points, 95% interval over the same items):", ""]
-    for a, b in comparisons(meta["n"]):
+    for a, b in comparisons(meta["n"], meta.get("alphas", ())):
         diff = paired_difference(rows, a, b)
         if diff is not None:
             lines.append(f"- {a} vs {b}: {diff[0]:+.1f} points ({diff[1]:+.1f} to {diff[2]:+.1f})")
@@ -114,6 +122,11 @@ def task_section(
         lines.append(f"- sft-{n}: {card['examples']} examples ({card['dropped_unfinished']} dropped as "
                      f"unfinished), rank {hp['rank']}, lr {hp['learning_rate']}, batch {hp['batch_size']}, "
                      f"{card['steps']} steps; loss {card['first_loss']:.3f} -> {card['final_loss']:.3f}")
+    for alpha, card in meta.get("rl_cards", {}).items():
+        hp = card["hyperparameters"]
+        lines.append(f"- rl-a{alpha}: beta {card['beta']:.3g}, {card['prompts']} prompts x "
+                     f"{card['num_generations']} samples, rank {hp['rank']}, lr {hp['learning_rate']}, "
+                     f"{card['steps']} steps")
     lines += ["", f"Run time {meta['seconds']} s.", ""]
     return lines, stats
 
@@ -128,7 +141,8 @@ def plot(results: dict[str, list[MethodStats]], path: Path) -> None:
     figure, axes = plt.subplots(len(results), 2, figsize=(12, 3.8 * len(results)), squeeze=False)
     for row, (task, stats) in enumerate(results.items()):
         names = [s.method for s in stats]
-        colours = ["tab:orange" if name.startswith("sft") else "tab:blue" for name in names]
+        colours = ["tab:orange" if name.startswith("sft") else "tab:green" if name.startswith("rl")
+                   else "tab:blue" for name in names]
         acc = [100 * s.accuracy for s in stats]
         errors = [[a - 100 * s.interval[0] for a, s in zip(acc, stats, strict=True)],
                   [100 * s.interval[1] - a for a, s in zip(acc, stats, strict=True)]]
@@ -151,7 +165,7 @@ def plot(results: dict[str, list[MethodStats]], path: Path) -> None:
 def write_report(out: Path) -> Path:
     """OUT/amortize.md and OUT/amortize.png from the cached rows under OUT/amortize_raw."""
     raw = out / "amortize_raw"
-    lines = ["# Amortization: SFT-sharpened adapter vs the base model's best-of-N", "",
+    lines = ["# Amortization: sharpened adapters vs the base model's best-of-N", "",
              f"Machine: {machine()}. Made by `python -m benchmarks.amortize` (`make bench-amortize`).", ""]
     findings = out / "amortize_findings.md"
     if findings.is_file():

@@ -1,11 +1,15 @@
-"""Amortization: is one sample of the SFT-sharpened adapter as good as the base model's best-of-N?
+"""Amortization: is one sample of a sharpened adapter as good as the base model's best-of-N?
 
 The paper's measurement (Huang et al. 2024, section 5 / appendix A.3) on whetstone's own stack:
 1. a base server (eager) answers the evaluation items: greedy, one temperature-1 sample and
    best-of-N for every N; `whetstone sharpen-sft --url` distils each N's best-of-N answers on
-   the TRAIN prompts (disjoint from the evaluation items) into a LoRA adapter;
-2. a server with every adapter (`--lora`) answers the evaluation items: greedy and one sample;
-3. every answer is re-scored by the base model (transformers, float32) so both sides' base
+   the TRAIN prompts (disjoint from the evaluation items) into a LoRA adapter; the same server
+   answers with `power` and `smc` at every alpha (they sample pi^alpha, as RL-sharpening targets);
+2. `whetstone sharpen-rl --alpha A --merge` trains an RLHF-sharpened adapter per alpha on the
+   same TRAIN prompts (no server needed);
+3. a server with every adapter (`--lora`) answers the evaluation items: greedy and one sample;
+   a server of the first alpha's merged model answers one sample, for merged-vs-LoRA latency;
+4. every answer is re-scored by the base model (transformers, float32) so both sides' base
    log-likelihood is measured the same way; accuracy with 95 % Wilson intervals, paired
    differences, serving cost per answer (generated tokens, latency), plots: OUT/amortize.md.
 
@@ -25,6 +29,7 @@ import math
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 SAMPLE_SEED = 1000  # item i's temperature-1 sample uses seed SAMPLE_SEED + i on both sides
 BON_SEED = 5000
 EAGER = True  # LoRA turns torch.compile off on CPU anyway; both servers run alike
+MERGED = "merged"  # the served name of a merged model directory (OUT/merged)
 
 
 def split(task: str, eval_count: int, train_count: int) -> tuple[list[Item], list[Item]]:
@@ -55,7 +61,7 @@ def split(task: str, eval_count: int, train_count: int) -> tuple[list[Item], lis
     return evaluation, train
 
 
-def methods(ns: list[int]) -> dict[str, dict[str, Any]]:
+def methods(ns: list[int], alphas: Sequence[float] = ()) -> dict[str, dict[str, Any]]:
     """Every (side, decoding) measured: request fields per method name."""
     greedy = {"temperature": 0.0, "sharpening": {"strategy": "none"}}
     sample = {"temperature": 1.0, "sharpening": {"strategy": "none"}, "seed_base": SAMPLE_SEED}
@@ -63,10 +69,32 @@ def methods(ns: list[int]) -> dict[str, dict[str, Any]]:
     for n in ns:
         table[f"base best-of-{n}"] = {"temperature": 1.0, "seed_base": BON_SEED,
                                       "sharpening": {"strategy": "best_of_n", "n": n}}
+    for alpha in alphas:
+        for strategy in ("power", "smc"):
+            table[f"base {strategy} a{alpha:g}"] = {
+                "temperature": 1.0, "seed_base": BON_SEED,
+                "sharpening": {"strategy": strategy, "n": min(ns), "alpha": alpha}}
     for n in ns:
         table[f"sft-{n} greedy"] = greedy | {"model": f"sft-{n}"}
         table[f"sft-{n} sample"] = sample | {"model": f"sft-{n}"}
+    for alpha in alphas:
+        table[f"{rl_name(alpha)} greedy"] = greedy | {"model": rl_name(alpha)}
+        table[f"{rl_name(alpha)} sample"] = sample | {"model": rl_name(alpha)}
+    if alphas:
+        table[f"{rl_name(alphas[0])} merged sample"] = sample | {"model": MERGED}
     return table
+
+
+def rl_name(alpha: float) -> str:
+    """The served name of the RL adapter trained at `alpha`."""
+    return f"rl-a{alpha:g}"
+
+
+def on_server(table: dict[str, dict[str, Any]], server: str) -> dict[str, dict[str, Any]]:
+    """The methods one server answers: `base` (no model), `lora` (an adapter) or `merged`."""
+    def where(spec: dict[str, Any]) -> str:
+        return "base" if "model" not in spec else "merged" if spec["model"] == MERGED else "lora"
+    return {name: spec for name, spec in table.items() if where(spec) == server}
 
 
 def ask(client: WhetstoneClient, item: Item, index: int, spec: dict[str, Any], max_tokens: int) -> Completion:
@@ -112,18 +140,39 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def train_prompts(task: str, train: list[Item], folder: Path) -> Path:
+    """The training items as a `--prompts` file of chat messages."""
+    prompts = folder / f"{task}-train.jsonl"
+    prompts.write_text("".join(json.dumps({"messages": i.messages}) + "\n" for i in train), encoding="utf-8")
+    return prompts
+
+
 def sharpen(url: str, task: str, train: list[Item], n: int, adapter: Path, epochs: int, batch: int) -> None:
     """Train the best-of-N adapter on the train items with `whetstone sharpen-sft` (resumes if cut off)."""
     if (adapter / "card.json").is_file():
         log.info("%s exists; reusing it", adapter)
         return
     adapter.mkdir(parents=True, exist_ok=True)
-    prompts = adapter.parent / f"{task}-train.jsonl"
-    prompts.write_text("".join(json.dumps({"messages": i.messages}) + "\n" for i in train), encoding="utf-8")
+    prompts = train_prompts(task, train, adapter.parent)
     steps = max(1, epochs * math.ceil(len(train) / batch))
     command = [whetstone_executable(), "sharpen-sft", "--prompts", str(prompts), "--url", url, "--n", str(n),
                "--max-tokens", str(TASKS[task].max_tokens), "--max-steps", str(steps),
                "--batch-size", str(batch), "--out", str(adapter)]
+    log.info("training %s: %s", adapter.name, " ".join(command))
+    subprocess.run(command, check=True)
+
+
+def sharpen_rl(task: str, train: list[Item], alpha: float, adapter: Path, args: argparse.Namespace) -> None:
+    """Train the RL-sharpened adapter at `alpha` with `whetstone sharpen-rl --merge` (resumes if cut off)."""
+    if (adapter / "card.json").is_file():
+        log.info("%s exists; reusing it", adapter)
+        return
+    adapter.mkdir(parents=True, exist_ok=True)
+    prompts = train_prompts(task, train, adapter.parent)
+    command = [whetstone_executable(), "sharpen-rl", "--prompts", str(prompts), "--alpha", f"{alpha:g}",
+               "--max-tokens", str(TASKS[task].max_tokens), "--max-steps", str(args.rl_steps),
+               "--batch-size", str(args.batch_size), "--num-generations", str(args.rl_generations),
+               "--merge", "--out", str(adapter)]
     log.info("training %s: %s", adapter.name, " ".join(command))
     subprocess.run(command, check=True)
 
@@ -149,28 +198,37 @@ def base_loglik(model_dir: str, items: dict[str, Item], rows: list[dict[str, Any
 def run_task(args: argparse.Namespace, task: str, model_dir: str) -> None:
     """Collect, train, evaluate and re-score one task."""
     evaluation, train = split(task, args.eval, args.train)
-    table = methods(args.n)
+    table = methods(args.n, args.alphas)
     cache = args.out / "amortize_raw" / f"{task}.jsonl"
     cache.parent.mkdir(parents=True, exist_ok=True)
     adapters = {n: args.work / f"{task}-sft-{n}" for n in args.n}
-    base_methods = {m: s for m, s in table.items() if "model" not in s}
+    rl_adapters = {alpha: args.work / f"{task}-{rl_name(alpha)}" for alpha in args.alphas}
     started = time.monotonic()
     with whetstone_server([], EAGER, args.work / f"{task}-base.log") as url:
-        answer_all(url, task, evaluation, base_methods, cache, args.concurrency)
+        answer_all(url, task, evaluation, on_server(table, "base"), cache, args.concurrency)
         for n, adapter in adapters.items():
             sharpen(url, task, train, n, adapter, args.epochs, args.batch_size)
+    for alpha, adapter in rl_adapters.items():
+        sharpen_rl(task, train, alpha, adapter, args)
     lora = [f"--lora=sft-{n}={path}" for n, path in adapters.items()]
+    lora += [f"--lora={rl_name(alpha)}={path}" for alpha, path in rl_adapters.items()]
     with whetstone_server(lora, EAGER, args.work / f"{task}-lora.log") as url:
-        answer_all(url, task, evaluation, {m: s for m, s in table.items() if "model" in s}, cache,
-                   args.concurrency)
+        answer_all(url, task, evaluation, on_server(table, "lora"), cache, args.concurrency)
+    if rl_adapters:
+        merged = rl_adapters[args.alphas[0]] / MERGED
+        with whetstone_server([f"--model={merged}"], EAGER, args.work / f"{task}-merged.log") as url:
+            answer_all(url, task, evaluation, on_server(table, "merged"), cache, args.concurrency)
     rows = read_rows(cache)
     base_loglik(model_dir, {i.id: i for i in evaluation}, rows)
     cache.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     meta = {"task": task, "eval": len(evaluation), "train": len(train), "n": args.n, "epochs": args.epochs,
-            "batch_size": args.batch_size, "label": args.label, "seconds": round(time.monotonic() - started),
-            "cards": {n: json.loads((p / "card.json").read_text()) for n, p in adapters.items()}}
-    for card in meta["cards"].values():
-        card.pop("losses", None)
+            "alphas": args.alphas, "batch_size": args.batch_size, "label": args.label,
+            "seconds": round(time.monotonic() - started),
+            "cards": {n: json.loads((p / "card.json").read_text()) for n, p in adapters.items()},
+            "rl_cards": {f"{a:g}": json.loads((p / "card.json").read_text()) for a, p in rl_adapters.items()}}
+    for card in (*meta["cards"].values(), *meta["rl_cards"].values()):
+        for per_step in ("losses", "metrics"):
+            card.pop(per_step, None)
     (args.out / "amortize_raw" / f"{task}.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -183,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train", type=int, default=256, help="training prompts per task")
     parser.add_argument("--eval", type=int, default=150, help="evaluation items per task")
     parser.add_argument("--epochs", type=int, default=3, help="passes over the SFT set")
+    parser.add_argument("--alphas", nargs="*", type=float, default=[4.0, 2.0],
+                        help="RL-sharpening exponents (an adapter each; power and smc at the same alpha)")
+    parser.add_argument("--rl-steps", type=int, default=64, help="sharpen-rl optimizer steps per adapter")
+    parser.add_argument("--rl-generations", type=int, default=4, help="sharpen-rl samples per prompt")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--label", default="", help="a name for this run in the report (e.g. small)")

@@ -1,43 +1,76 @@
-"""The adapter's card: card.json (machine-readable), README.md and the training loss curve (loss.png)."""
+"""The adapter's card: card.json (machine-readable), README.md and the per-step curves (training.png)."""
 
 from __future__ import annotations
 
 import json
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from server import __version__
 from server.amortize.adapters import CARD_JSON
 from server.amortize.traces import utc_now
 
-LOSS_PNG = "loss.png"
+PLOT_PNG = "training.png"
+Kind = Literal["sft", "rl"]
+
+INTRO: dict[str, tuple[str, str]] = {
+    "sft": ("SFT-sharpened LoRA adapter", """\
+Distilled by `whetstone sharpen-sft` from the base model's own best-of-N answers: for every
+prompt the server drew N candidates at temperature 1 and kept the one with the highest raw
+sequence log-likelihood under the base model; the adapter is trained to produce that answer."""),
+    "rl": ("RLHF-sharpened LoRA adapter", """\
+Trained by `whetstone sharpen-rl` (RLOO, online): the adapter samples answers, each is
+rewarded with the base model's raw sequence log-likelihood (scored as the server scores), and a
+KL penalty of weight beta = 1/(alpha - 1) keeps it near the base model. The objective's optimum
+is the sharpened distribution pi_base^alpha / Z."""),
+}
+
+# What each logged metric means, for the README and the plot's axes.
+METRIC_LABELS = {
+    "loss": "loss",
+    "reward": "reward (base log-lik.)",
+    "kl": "KL to base (per token)",
+    "completion_length": "sample length",
+}
+
+# The kind-specific facts a card may hold, with their README labels.
+FACT_LABELS = {
+    "n": "N (candidates per prompt)",
+    "examples": "examples (finished answers)",
+    "dropped_unfinished": "dropped (chosen answer did not finish)",
+    "answer_tokens": "answer tokens",
+    "prompts": "prompts",
+    "alpha": "alpha (target pi_base^alpha)",
+    "beta": "beta = 1/(alpha - 1) (KL weight)",
+    "length_penalty": "length penalty of the reward score",
+    "num_generations": "samples per prompt (leave-one-out group)",
+    "processes": "training processes (data-parallel)",
+    "merged": "merged model directory",
+}
 
 
 def build_card(
     *,
+    kind: Kind,
     base_model: Path,
     base_fingerprint: str,
-    n: int | list[int],
     source: str,
-    examples: int,
-    dropped: int,
-    answer_tokens: int,
+    facts: dict[str, Any],
     hyperparameters: dict[str, Any],
-    losses: list[float],
+    metrics: dict[str, list[float]],
 ) -> dict[str, Any]:
-    """The card's facts as one JSON-ready dict."""
+    """The card as one JSON-ready dict; `facts` are keys of FACT_LABELS, `metrics` one value per step each."""
+    losses = metrics.get("loss", [])
     return {
+        "kind": kind,
         "base_model": str(base_model),
         "base_model_sha256": base_fingerprint,
-        "n": n,
-        "selection": "best_of_n by the base model's raw sequence log-likelihood (length_penalty 0)",
         "data_source": source,
-        "examples": examples,
-        "dropped_unfinished": dropped,
-        "answer_tokens": answer_tokens,
+        **facts,
         "hyperparameters": hyperparameters,
         "steps": len(losses),
+        "metrics": metrics,
         "losses": losses,
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
@@ -48,39 +81,40 @@ def build_card(
 
 def render_readme(card: dict[str, Any]) -> str:
     """The card as a Markdown page."""
-    hp = card["hyperparameters"]
-    tail = card["losses"][-10:]
-    smoothed = f"{statistics.fmean(tail):.4f}" if tail else "-"
-    rows = "\n".join(f"| {key} | {value} |" for key, value in hp.items())
-    return f"""# SFT-sharpened LoRA adapter
+    title, intro = INTRO[card["kind"]]
+    fact_rows = "\n".join(f"| {label} | {card[key]} |" for key, label in FACT_LABELS.items() if key in card)
+    curves = "\n".join(
+        f"| {METRIC_LABELS.get(name, name)} | {_fmt(values[0])} / {_fmt(values[-1])} / "
+        f"{_fmt(statistics.fmean(values[-10:]))} |"
+        for name, values in card["metrics"].items() if values
+    )
+    hyper = "\n".join(f"| {key} | {value} |" for key, value in card["hyperparameters"].items())
+    return f"""# {title}
 
-Distilled by `whetstone sharpen-sft` from the base model's own best-of-N answers: for every
-prompt the server drew N candidates at temperature 1 and kept the one with the highest raw
-sequence log-likelihood under the base model; the adapter is trained to produce that answer.
+{intro}
 
 | fact | value |
 |---|---|
 | base model | `{card['base_model']}` |
 | base model sha256 | `{card['base_model_sha256']}` |
-| N (candidates per prompt) | {card['n']} |
 | data | {card['data_source']} |
-| examples (finished answers) | {card['examples']} |
-| dropped (chosen answer did not finish) | {card['dropped_unfinished']} |
-| answer tokens | {card['answer_tokens']} |
+{fact_rows}
 | optimizer steps | {card['steps']} |
-| loss: first / final / mean of last 10 | {_fmt(card['first_loss'])} / {_fmt(card['final_loss'])} \
-/ {smoothed} |
 | created | {card['created']} (whetstone {card['whetstone_version']}) |
+
+## Per step: first / final / mean of the last 10
+
+| metric | values |
+|---|---|
+{curves}
+
+![training curves]({PLOT_PNG})
 
 ## Hyper-parameters
 
 | name | value |
 |---|---|
-{rows}
-
-## Training loss
-
-![training loss]({LOSS_PNG})
+{hyper}
 
 Serve it with `whetstone serve --lora NAME=THIS_DIRECTORY` and ask for `"model": "NAME"`.
 """
@@ -90,28 +124,31 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def plot_losses(losses: list[float], path: Path) -> None:
-    """The training loss per optimizer step as a PNG."""
+def plot_metrics(metrics: dict[str, list[float]], path: Path, title: str) -> None:
+    """One panel per metric against the optimizer step, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    figure, axes = plt.subplots(figsize=(6, 3.5))
-    axes.plot(range(1, len(losses) + 1), losses, marker="." if len(losses) < 50 else None)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel("optimizer step")
-    axes.set_ylabel("loss (mean token NLL of the answers)")
-    axes.set_title("sharpen-sft training loss")
-    axes.grid(alpha=0.3)
+    names = [name for name, values in metrics.items() if values] or ["loss"]
+    figure, axes = plt.subplots(len(names), 1, figsize=(6, 2.4 * len(names) + 0.6), squeeze=False)
+    for axis, name in zip(axes[:, 0], names, strict=True):
+        values = metrics.get(name, [])
+        axis.plot(range(1, len(values) + 1), values, marker="." if len(values) < 50 else None)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_ylabel(METRIC_LABELS.get(name, name), fontsize=8)
+        axis.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("optimizer step")
+    axes[0, 0].set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
 def write_card(card: dict[str, Any], out_dir: Path) -> None:
-    """card.json, README.md and loss.png into the adapter directory."""
+    """card.json, README.md and training.png into the adapter directory."""
     (out_dir / CARD_JSON).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     (out_dir / "README.md").write_text(render_readme(card), encoding="utf-8")
-    plot_losses(card["losses"], out_dir / LOSS_PNG)
+    plot_metrics(card["metrics"], out_dir / PLOT_PNG, f"whetstone sharpen-{card['kind']}")

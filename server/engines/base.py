@@ -124,6 +124,12 @@ class Engine(Protocol):
     async def check_sampling(self, sampling: SamplingSpec) -> None:
         """Raise EngineInputError if the engine cannot honour these sampling parameters."""
 
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Start serving the LoRA adapter at `path` as `name` (EngineInputError when it cannot)."""
+
+    async def unload_adapter(self, name: str) -> None:
+        """Stop serving the adapter `name`, loaded by load_adapter (EngineInputError when it cannot)."""
+
     def parse_tool_calls(self, text: str, tools: Sequence[dict[str, Any]]) -> ParsedToolCalls:
         """Tool calls in free generated text, by the configured tool-call parser."""
 

@@ -37,6 +37,7 @@ FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 60.0
 AFFINITY_ENTRIES = 4096  # recent requests remembered, so a request's later waves find its upstream
 CONNECT_TIMEOUT_SECONDS = 5.0
+UPSTREAM_ADAPTERS = "upstream mode cannot load or unload adapters: the upstream servers load their own"
 HEALTH_STRIKES = 2  # failed /health checks in a row that take a serving upstream out (a busy one may be slow)
 
 
@@ -202,6 +203,14 @@ class UpstreamPool:
     async def check_sampling(self, sampling: SamplingSpec) -> None:
         """Nothing to check here: each upstream validates its candidates' parameters, and its 400
         (a bad schema, say) reaches the client as this server's 400."""
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Refused: the upstream servers load their own adapters."""
+        raise EngineInputError(UPSTREAM_ADAPTERS)
+
+    async def unload_adapter(self, name: str) -> None:
+        """Refused: the upstream servers load their own adapters."""
+        raise EngineInputError(UPSTREAM_ADAPTERS)
 
     def parse_tool_calls(self, text: str, tools: Sequence[dict[str, Any]]) -> ParsedToolCalls:
         """Upstream mode runs no tool-call parser (tool_choice auto is refused before generation)."""

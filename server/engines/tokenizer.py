@@ -38,21 +38,13 @@ class Tokenizer:
     ) -> list[int]:
         """Apply the chat template (the model's unless one is given; tools rendered by it), opening
         the assistant's turn unless told not to, and tokenize."""
-        ids = await asyncio.to_thread(
-            self._tokenizer.apply_chat_template,
-            list(messages),
-            tools=list(tools) if tools else None,
-            chat_template=chat_template,
-            add_generation_prompt=add_generation_prompt,
-            tokenize=True,
-            return_dict=False,
+        return await asyncio.to_thread(
+            chat_prompt_ids, self._tokenizer, messages, add_generation_prompt, tools, chat_template
         )
-        return list(ids)
 
     async def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         """Tokenize a plain prompt (with the model's special prefix tokens unless told not to)."""
-        ids = await asyncio.to_thread(self._tokenizer.encode, text, add_special_tokens=add_special_tokens)
-        return list(ids)
+        return await asyncio.to_thread(text_prompt_ids, self._tokenizer, text, add_special_tokens)
 
     async def decode(self, token_ids: Sequence[int]) -> str:
         """The text of some token ids, special tokens included."""
@@ -62,3 +54,27 @@ class Tokenizer:
         """Each token id's vocabulary string."""
         strings = await asyncio.to_thread(self._tokenizer.convert_ids_to_tokens, list(token_ids))
         return [str(t) for t in strings]
+
+
+def chat_prompt_ids(
+    tokenizer: Any,
+    messages: Sequence[dict[str, Any]],
+    add_generation_prompt: bool = True,
+    tools: Sequence[dict[str, Any]] | None = None,
+    chat_template: str | None = None,
+) -> list[int]:
+    """Token ids of chat messages as the server prompts the engine (also the RL reward's path)."""
+    ids = tokenizer.apply_chat_template(
+        list(messages),
+        tools=list(tools) if tools else None,
+        chat_template=chat_template,
+        add_generation_prompt=add_generation_prompt,
+        tokenize=True,
+        return_dict=False,
+    )
+    return list(ids)
+
+
+def text_prompt_ids(tokenizer: Any, text: str, add_special_tokens: bool = True) -> list[int]:
+    """Token ids of a plain-text prompt as the server prompts the engine."""
+    return list(tokenizer.encode(text, add_special_tokens=add_special_tokens))

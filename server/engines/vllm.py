@@ -46,6 +46,7 @@ class EngineOptions:
     extra: dict[str, Any] = field(default_factory=dict)
     adapters: dict[str, str] = field(default_factory=dict)  # served name -> LoRA adapter directory
     max_lora_rank: int = 8
+    adapter_slots: int = 0  # adapters that can be loaded while serving, beside `adapters`
 
 
 class VllmEngine:
@@ -60,6 +61,8 @@ class VllmEngine:
         self._streaming: set[asyncio.Task[Any]] = set()  # tasks reading an engine request now
         self._failed: set[asyncio.Task[Any]] = set()  # of those, the ones told the engine is gone
         self._loras: dict[str, Any] = {}
+        self._loaded: dict[str, Any] = {}  # adapters loaded while serving (kept across restarts)
+        self._next_lora_id = len(options.adapters) + 1  # never reused: vLLM caches weights by id
         self._tool_parser: Any = None
 
     async def start(self) -> None:
@@ -87,9 +90,10 @@ class VllmEngine:
         }
         if opts.kv_cache_gib:
             kwargs["kv_cache_memory_bytes"] = int(opts.kv_cache_gib * 1024**3)
-        if opts.adapters:
-            kwargs.update(enable_lora=True, max_loras=len(opts.adapters), max_lora_rank=opts.max_lora_rank)
-            self._loras = lora_requests(opts.adapters)
+        if opts.adapters or opts.adapter_slots:
+            kwargs.update(enable_lora=True, max_loras=len(opts.adapters) + opts.adapter_slots,
+                          max_lora_rank=opts.max_lora_rank)
+            self._loras = lora_requests(opts.adapters) | self._loaded
         kwargs.update(opts.extra)
         # building the engine blocks for tens of seconds: keep the event loop serving meanwhile
         # (a restart happens while the server answers /health and 503s)
@@ -209,6 +213,31 @@ class VllmEngine:
         calls = [(call.function.name, call.function.arguments) for call in found.tool_calls]
         return ParsedToolCalls(content=found.content, calls=calls)
 
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Load a LoRA adapter into the running engine (one of the --adapter-slots)."""
+        from vllm.lora.request import LoRARequest
+
+        if len(self._loaded) >= self.options.adapter_slots:
+            raise EngineInputError(
+                f"all {self.options.adapter_slots} adapter slots are in use; unload one first, or start "
+                "the server with more --adapter-slots"
+            )
+        request = LoRARequest(lora_name=name, lora_int_id=self._next_lora_id, lora_path=path)
+        self._next_lora_id += 1
+        try:
+            await self._llm.add_lora(request)
+        except (ValueError, RuntimeError) as exc:  # vLLM refuses e.g. a rank above max_lora_rank
+            raise EngineInputError(f"the engine could not load adapter {name!r}: {exc}") from exc
+        self._loaded[name] = self._loras[name] = request
+
+    async def unload_adapter(self, name: str) -> None:
+        """Remove an adapter loaded while serving; requests already running with it finish first."""
+        request = self._loaded.pop(name, None)
+        if request is None:
+            raise EngineInputError(f"{name!r} was not loaded at run time; only those can be unloaded")
+        del self._loras[name]
+        await self._llm.remove_lora(request.lora_int_id)
 
     async def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str

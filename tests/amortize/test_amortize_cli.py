@@ -30,7 +30,8 @@ def model_dir(tmp_path: Path) -> Path:
     [
         (["--rank", "12"], "LoRA rank 12 cannot be served by vLLM"),
         (["--n", "0"], "--n must be at least 1"),
-        (["--max-steps", "0"], "max_steps, batch_size and checkpoint_every must be at least 1"),
+        (["--max-steps", "0"], "--grad-accum and --checkpoint-every must be at least 1"),
+        (["--grad-accum", "0"], "--grad-accum and --checkpoint-every must be at least 1"),
     ],
 )
 def test_bad_options_fail_before_any_work(
@@ -174,3 +175,49 @@ def test_an_unreachable_server_is_an_error_not_a_traceback(
         capsys,
     )
     assert isinstance(code, str) and code.startswith("whetstone sharpen-sft: the server failed:")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--alpha", "1"], "--alpha must be greater than 1"),
+        (["--num-generations", "1"], "--num-generations must be at least 2"),
+        (["--length-penalty", "2"], "--length-penalty must be between 0 and 1"),
+        (["--rank", "3"], "LoRA rank 3 cannot be served by vLLM"),
+    ],
+)
+def test_sharpen_rl_bad_options_fail_before_any_work(
+    extra: list[str], message: str, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    code, _, _ = run(["sharpen-rl", "--prompts", str(prompts), "--out", str(tmp_path / "out"),
+                      "--model", str(model_dir), *extra], capsys)
+    assert isinstance(code, str) and code.startswith("whetstone sharpen-rl: ") and message in code
+    assert not (tmp_path / "out").exists()
+
+
+def test_sharpen_rl_takes_the_base_models_traced_prompts(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.amortize.rl_cli import traced_prompts
+
+    chat = [{"role": "user", "content": "hi"}]
+    records = [{"prompt": chat}, {"prompt": "2 + 2 ="}, {"prompt": chat},
+               {"prompt": "by an adapter", "settings": {"sampling": {"adapter": "sharp"}}}, {"prompt": None}]
+    assert traced_prompts(records) == [chat, "2 + 2 ="]
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    (traces / "traces-a-0000.jsonl").write_text(json.dumps(records[3]) + "\n")
+    code, _, _ = run(["sharpen-rl", "--traces", str(traces), "--out", str(tmp_path / "o"),
+                      "--model", str(model_dir)], capsys)
+    assert isinstance(code, str) and "holds no prompt answered by the base model" in code
+
+
+def test_sharpen_rl_trains_on_one_kind_of_prompt() -> None:
+    from server.amortize.rl_cli import one_kind
+
+    chat = [{"role": "user", "content": "hi"}]
+    assert one_kind([chat, "a", chat]) == [chat, chat]
+    assert one_kind(["a", chat, "b"]) == ["a", "b"]
+    assert one_kind(["a"]) == ["a"]

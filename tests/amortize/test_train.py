@@ -1,97 +1,87 @@
-"""LoRA training on a tiny random Llama: steps, loss masking, checkpoints and resume."""
+"""sharpen-sft's training on TRL's SFTTrainer, on a tiny random Llama: masking, checkpoints, resume."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from server.amortize.sft_set import SftDataError, SftExample
-from server.amortize.train import TrainConfig, batch_order, collate, latest_checkpoint, train_adapter
+from server.amortize.train import encode_examples, train_sft
+from server.amortize.training import TrainingError, TrainOptions, check_run, note_run, run_record
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-pytest.importorskip("peft")
+OPTIONS = TrainOptions(max_steps=4, checkpoint_every=2, batch_size=2, learning_rate=1e-2)
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer Llama with random weights and a word-level tokenizer, saved like a real model."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+class Interrupted(Exception):
+    """Stands for a kill right after a checkpoint was written."""
 
-    path = tmp_path_factory.mktemp("tiny-llama")
-    vocab = {w: i for i, w in enumerate(["<pad>", "<eos>", *(str(d) for d in range(10)), "+", "="])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>")
-    fast.save_pretrained(path)
-    config = transformers.LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-    )
-    torch.manual_seed(0)
-    transformers.LlamaForCausalLM(config).save_pretrained(path)
-    return path
+
+def interrupt_after_checkpoint(step: int) -> Any:
+    """A trainer callback that stops the run once the checkpoint of `step` is on disk."""
+    from transformers import TrainerCallback
+
+    class Stop(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step == step:
+                raise Interrupted
+
+    return Stop()
 
 
 def examples(count: int) -> list[SftExample]:
-    return [
-        SftExample(i, "1 + 1 =", [3, 1], "2", -1.0, 8, prompt_token_ids=[3, 12, 3, 13]) for i in range(count)
-    ]
+    return [SftExample(i, "1 + 1 =", [3, 1], "2", -1.0, 8, prompt_token_ids=[3, 12, 3, 13])
+            for i in range(count)]
 
 
-def test_batches_cover_each_epoch_once() -> None:
-    steps = [batch_order(10, 4, step, seed=0) for step in range(3)]
-    assert sorted(i for batch in steps for i in batch) == list(range(10))
-    assert batch_order(10, 4, 3, seed=0) != steps[0] or batch_order(10, 4, 4, seed=0) != steps[1]
+def test_loss_is_on_the_answer_tokens_only(tiny_model: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    chat = SftExample(0, [{"role": "user", "content": "2 + 2"}], [5, 1], "4", -1.0, 8)
+    rows = encode_examples(tokenizer, [examples(1)[0], chat], max_length=1024)
+    assert rows[0] == {"input_ids": [3, 12, 3, 13, 3, 1], "completion_mask": [0, 0, 0, 0, 1, 1]}
+    assert rows[1] == {"input_ids": [4, 12, 4, 13, 5, 1], "completion_mask": [0, 0, 0, 0, 1, 1]}
+    with pytest.raises(SftDataError, match="no example has answer tokens within 4 tokens"):
+        encode_examples(tokenizer, examples(2), max_length=4)
 
 
-def test_collate_masks_prompt_and_padding() -> None:
-    batch = collate([([5, 6, 7], 2), ([5, 8], 1)], pad_id=0)
-    assert batch["input_ids"].tolist() == [[5, 6, 7], [5, 8, 0]]
-    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
-    assert batch["labels"].tolist() == [[-100, -100, 7], [-100, 8, -100]]
-
-
-def test_trains_checkpoints_and_resumes(tiny_model: Path, tmp_path: Path) -> None:
-    config = TrainConfig(max_steps=4, checkpoint_every=2, batch_size=2, learning_rate=1e-2)
-    first = train_adapter(tiny_model, examples(6), tmp_path, config, progress=False)
-    assert len(first.losses) == 4 and first.resumed_from == 0
-    saved = json.loads((tmp_path / "adapter_config.json").read_text())
+def test_trains_checkpoints_and_resumes_after_an_interruption(tiny_model: Path, tmp_path: Path) -> None:
+    _, losses = train_sft(tiny_model, examples(6), tmp_path / "whole", OPTIONS, progress=False)
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    saved = json.loads((tmp_path / "whole" / "adapter_config.json").read_text())
     assert (saved["r"], saved["bias"], saved["use_dora"]) == (8, "none", False)
-    assert (tmp_path / "adapter_model.safetensors").is_file()
-    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoints" / "step-000002"
+    checkpoints = (tmp_path / "whole" / "checkpoints").glob("checkpoint-*")
+    assert sorted(p.name for p in checkpoints) == ["checkpoint-2", "checkpoint-4"]
 
-    (tmp_path / "adapter_config.json").unlink()  # as if the run had stopped after step 2
-    again = train_adapter(tiny_model, examples(6), tmp_path, config, progress=False)
-    assert again.resumed_from == 2
-    assert again.losses[:2] == first.losses[:2]
-    assert again.losses[2:] == pytest.approx(first.losses[2:], rel=1e-4)
-
-
-def test_resume_with_other_hyperparameters_is_refused(tiny_model: Path, tmp_path: Path) -> None:
-    train_adapter(
-        tiny_model,
-        examples(4),
-        tmp_path,
-        TrainConfig(max_steps=3, checkpoint_every=2, batch_size=2),
-        progress=False,
-    )
-    with pytest.raises(SftDataError, match="other hyper-parameters"):
-        train_adapter(
-            tiny_model,
-            examples(4),
-            tmp_path,
-            TrainConfig(max_steps=3, checkpoint_every=2, batch_size=2, rank=16),
-            progress=False,
-        )
+    out = tmp_path / "cut"
+    with pytest.raises(Interrupted):
+        train_sft(tiny_model, examples(6), out, OPTIONS, progress=False,
+                  callbacks=[interrupt_after_checkpoint(2)])
+    assert not (out / "adapter_config.json").exists()
+    (out / "checkpoints" / "checkpoint-3").mkdir()  # killed while writing the next checkpoint
+    (out / "checkpoints" / "checkpoint-3" / "adapter_model.safetensors").write_bytes(b"cut off")
+    trainer, resumed = train_sft(tiny_model, examples(6), out, OPTIONS, progress=False)
+    assert trainer.state.global_step == 4
+    assert resumed == pytest.approx(losses, rel=1e-4)  # the first two from the checkpoint, the rest retrained
 
 
-def test_config_refuses_unservable_rank() -> None:
+def test_a_finished_run_or_other_settings_are_refused(tmp_path: Path) -> None:
+    check_run(tmp_path, run_record(OPTIONS, kind="sft"))
+    note_run(tmp_path, run_record(OPTIONS, kind="sft"))
+    check_run(tmp_path, run_record(OPTIONS, kind="sft"))  # the same command again: resume
+    with pytest.raises(TrainingError, match=r"other settings \(rank\)"):
+        check_run(tmp_path, run_record(TrainOptions(max_steps=4, checkpoint_every=2, batch_size=2,
+                                                    learning_rate=1e-2, rank=16), kind="sft"))
+    (tmp_path / "adapter_config.json").write_text("{}")
+    with pytest.raises(TrainingError, match="already holds a trained adapter"):
+        check_run(tmp_path, run_record(OPTIONS, kind="sft"))
+
+
+def test_options_refuse_unservable_rank_and_zero_steps() -> None:
     with pytest.raises(ValueError, match="rank 12"):
-        TrainConfig(rank=12)
+        TrainOptions(rank=12)
+    with pytest.raises(TrainingError, match="at least 1"):
+        TrainOptions(grad_accum=0)

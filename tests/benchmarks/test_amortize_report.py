@@ -63,3 +63,31 @@ def test_write_report(tmp_path: Path) -> None:
     assert "- sft-8 sample vs base greedy: +50.0 points" in text
     assert "loss 0.900 -> 0.300" in text
     assert (tmp_path / "amortize.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rl_methods_strategies_at_the_same_alpha_and_where_each_is_answered() -> None:
+    from benchmarks.amortize import on_server
+
+    table = methods([8], [4.0, 2.0])
+    assert table["base power a4"]["sharpening"] == {"strategy": "power", "n": 8, "alpha": 4.0}
+    assert table["base smc a2"]["sharpening"] == {"strategy": "smc", "n": 8, "alpha": 2.0}
+    assert table["rl-a4 sample"]["model"] == "rl-a4" and table["rl-a2 greedy"]["temperature"] == 0.0
+    assert list(on_server(table, "merged")) == ["rl-a4 merged sample"]
+    assert "rl-a2 sample" in on_server(table, "lora") and "sft-8 sample" in on_server(table, "lora")
+    assert "base smc a4" in on_server(table, "base") and "rl-a4 sample" not in on_server(table, "base")
+
+
+def test_report_compares_the_rl_adapter_with_its_target_strategies(tmp_path: Path) -> None:
+    raw = tmp_path / "amortize_raw"
+    raw.mkdir()
+    data = rows("base power a4", [True, False, False]) + rows("rl-a4 sample", [True, True, False], -1.0)
+    (raw / "arithmetic.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data))
+    rl_card = {"beta": 1 / 3, "prompts": 64, "num_generations": 4, "steps": 64,
+               "hyperparameters": {"rank": 8, "learning_rate": 3e-4}}
+    meta = {"task": "arithmetic", "eval": 3, "train": 64, "n": [8], "alphas": [4.0], "label": "",
+            "seconds": 5, "cards": {}, "rl_cards": {"4": rl_card}}
+    (raw / "arithmetic.meta.json").write_text(json.dumps(meta))
+    text = write_report(tmp_path).read_text()
+    assert "- rl-a4 sample vs base power a4: +33.3 points" in text
+    assert "| rl-a4 sample | 66.7% (2/3) |" in text and "| -1.00 | 10.0 |" in text  # the median
+    assert "- rl-a4: beta 0.333, 64 prompts x 4 samples, rank 8" in text
