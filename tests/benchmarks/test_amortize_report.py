@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.amortize.report import method_stats, paired_difference, write_report
-from benchmarks.amortize.run import methods, split
+from benchmarks.amortize.run import methods, on_server, split
 
 
 def rows(method: str, correct: list[bool], loglik: float = -3.0) -> list[dict[str, object]]:
@@ -66,8 +66,6 @@ def test_write_report(tmp_path: Path) -> None:
 
 
 def test_rl_methods_strategies_at_the_same_alpha_and_where_each_is_answered() -> None:
-    from benchmarks.amortize import on_server
-
     table = methods([8], [4.0, 2.0])
     assert table["base power a4"]["sharpening"] == {"strategy": "power", "n": 8, "alpha": 4.0}
     assert table["base smc a2"]["sharpening"] == {"strategy": "smc", "n": 8, "alpha": 2.0}
