@@ -106,8 +106,7 @@ class RequestAccounting:
         finally:
             self.metrics.inflight_requests.dec()
             strategy = scope.get("state", {}).get("strategy", "unknown")
-            self.metrics.requests.labels(endpoint, strategy, str(status)).inc()
-            self.metrics.request_seconds.labels(strategy).observe(time.perf_counter() - started)
+            self.metrics.count_request(endpoint, strategy, status, time.perf_counter() - started)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -115,6 +114,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or Settings()
     metrics = Metrics()
     the_engine: Engine = engine or build_engine(settings)
+    metrics.watch_engine(the_engine.is_healthy)
     if isinstance(the_engine, ReportsUpstreams):
         metrics.watch_upstreams(the_engine.upstream_status)
     traces = None
