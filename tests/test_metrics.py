@@ -11,7 +11,7 @@ CHAT = "/v1/chat/completions"
 HELLO = [{"role": "user", "content": "hello"}]
 
 
-async def test_every_refusal_and_candidate_series_exists_before_any_traffic(make_client: ClientFactory) -> None:
+async def test_refusal_and_candidate_series_exist_before_any_traffic(make_client: ClientFactory) -> None:
     async with make_client(FakeEngine()) as client:
         metrics = (await client.get("/metrics")).text
     for status in ("429", "503"):
