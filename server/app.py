@@ -28,6 +28,7 @@ from server.playground import STATIC_PATH, page, static_files
 from server.routes import api, ops, tokens
 from server.service import SharpeningService
 from server.supervisor import EngineSupervisor, RestartBudget
+from server.tracing import RequestTracer
 
 logger = logging.getLogger(__name__)
 GENERATION_PATHS = {
@@ -121,6 +122,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if settings.trace_dir:
         traces = TraceWriter(Path(settings.trace_dir), int(settings.trace_file_mib * 2**20))
 
+    tracer = RequestTracer(settings.otlp_traces_endpoint) if settings.otlp_traces_endpoint else None
+
     supervisor = EngineSupervisor(
         the_engine,
         metrics,
@@ -145,12 +148,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             await the_engine.shutdown()
             if traces is not None:
                 traces.close()
+            if tracer is not None:
+                await asyncio.to_thread(tracer.shutdown)  # sends the spans still queued
 
     app = FastAPI(title="whetstone", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.supervisor = supervisor
-    app.state.service = SharpeningService(the_engine, settings, metrics, traces)
+    app.state.service = SharpeningService(the_engine, settings, metrics, traces, tracer)
     install_error_handlers(app)
     app.include_router(api)
     app.include_router(tokens)
