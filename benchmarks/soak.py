@@ -84,6 +84,7 @@ STREAM_DISCONNECT = "stream_disconnect"  # hangs up after the stream's first can
 DISCONNECT_AFTER = 0.3
 WARM_UP_SHARE = 0.1  # memory growth is measured from the end of this share of the requests on
 SAMPLE_EVERY = 5.0  # seconds between memory samples
+SETTLE_SECONDS = 30.0  # after the engine is back, memory is compared from this much later on
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,9 @@ def server_state(url: str) -> dict[str, Any]:
     return {"health": httpx.get(f"{url}/health").status_code} | gauges
 
 
-def memory_lines(memory: Growth | None, samples: list[RssSample], kill: EngineKill) -> list[str]:
+def memory_lines(
+    memory: Growth | None, samples: list[RssSample], kill: EngineKill, warm_from: float
+) -> list[str]:
     """The report's memory findings: growth after warm-up, and around the engine restart."""
     if memory is None:
         return ["- memory: not measured (external server)"]
@@ -240,16 +243,27 @@ def memory_lines(memory: Growth | None, samples: list[RssSample], kill: EngineKi
         f"(**{memory.group_percent:+.1f}%**); plot: soak_rss.png",
     ]
     if kill.killed is not None and kill.healed is not None:
-        before = [s for s in samples if s.at < kill.killed][-1:]
-        after = [s for s in samples if s.at > kill.healed + 30][:1]  # the new engine settled
+        settled = kill.healed + SETTLE_SECONDS  # the new engine has served for a while
+        before = [s for s in samples if s.at < kill.killed]
+        after = [s for s in samples if s.at > settled]
         if before and after:
             lines.append(
-                f"- across the engine restart: HTTP server process {before[0].server_mib:.0f} -> "
-                f"{after[0].server_mib:.0f} MiB, all processes {before[0].group_mib:.0f} -> "
-                f"{after[0].group_mib:.0f} MiB (the last sample before the kill, the first one 30 s "
-                "after /health was 200 again)"
+                f"- across the engine restart: HTTP server process {before[-1].server_mib:.0f} -> "
+                f"{after[0].server_mib:.0f} MiB, all processes {before[-1].group_mib:.0f} -> "
+                f"{after[0].group_mib:.0f} MiB (the last sample before the kill, the first one "
+                f"{SETTLE_SECONDS:.0f} s after /health was 200 again)"
             )
+            lines.append(phase_line("from warm-up to the kill", growth(before, warm_from)))
+            restarted = f"from {SETTLE_SECONDS:.0f} s after the restart on"
+            lines.append(phase_line(restarted, growth(after, settled)))
     return lines
+
+
+def phase_line(name: str, memory: Growth) -> str:
+    """One phase's growth, for the report."""
+    return (f"- {name}: HTTP server process {memory.server_start:.0f} -> {memory.server_end:.0f} MiB "
+            f"({memory.server_percent:+.1f}%), all processes {memory.group_start:.0f} -> "
+            f"{memory.group_end:.0f} MiB ({memory.group_percent:+.1f}%)")
 
 
 def report(
@@ -257,6 +271,7 @@ def report(
     state: dict[str, Any],
     memory: Growth | None,
     samples: list[RssSample],
+    warm_from: float,
     args: argparse.Namespace,
     wall: float,
     kill: EngineKill,
@@ -290,7 +305,7 @@ def report(
         f"- server after the run: /health {state.get('health')}, candidates in flight "
         f"{state.get('whetstone_inflight_candidates')}, requests in flight "
         f"{state.get('whetstone_inflight_requests')}",
-        *memory_lines(memory, samples, kill),
+        *memory_lines(memory, samples, kill, warm_from),
         "",
         "| kind | result | requests |",
         "|---|---|---|",
@@ -343,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     samples = watch.samples if watch is not None else []
     warm_from = sorted(o.ended for o in outcomes)[int(WARM_UP_SHARE * len(outcomes))]
     memory = growth(samples, warm_from) if samples else None
-    text = report(outcomes, state, memory, samples, args, time.perf_counter() - started, kill)
+    text = report(outcomes, state, memory, samples, warm_from, args, time.perf_counter() - started, kill)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "soak.md").write_text(text)
     (args.out / "soak.json").write_text(json.dumps(
