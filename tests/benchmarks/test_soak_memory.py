@@ -20,8 +20,10 @@ def test_growth_runs_from_the_first_samples_after_warm_up_to_the_last() -> None:
 
 
 def test_the_sampler_reads_a_process_group_leader_and_ends_with_a_sample() -> None:
-    leader = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    script = "import time; print('ready', flush=True); time.sleep(30)"
+    leader = subprocess.Popen([sys.executable, "-c", script], start_new_session=True, stdout=subprocess.PIPE)
     try:
+        assert leader.stdout is not None and leader.stdout.readline() == b"ready\n"  # done starting up
         with RssSampler(leader.pid, interval=0.01) as sampler:
             time.sleep(0.1)
         alive = process_rss_mib(leader.pid)
@@ -29,5 +31,5 @@ def test_the_sampler_reads_a_process_group_leader_and_ends_with_a_sample() -> No
         leader.kill()
         leader.wait()
     assert len(sampler.samples) >= 2 and alive is not None
-    assert all(0 < s.server_mib == s.group_mib for s in sampler.samples)  # a group of one process
+    assert all(0 < s.server_mib == pytest.approx(s.group_mib) for s in sampler.samples)  # a group of one
     assert process_rss_mib(leader.pid) is None
