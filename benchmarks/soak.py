@@ -1,15 +1,15 @@
-"""Soak test (not in CI): many mixed requests at high concurrency, some clients hanging up.
+"""Soak test (not in CI): thousands of mixed requests at high concurrency, some clients hanging up.
 
-500 requests at concurrency 16 by default, a mix of every strategy, streaming, legacy
+3000 requests at concurrency 16 by default, a mix of every strategy, streaming, legacy
 completions, bad input (which must be a 400), answer patterns that would make a backtracking
 regex engine run for ever (which must be answered) or that use features a linear-time engine
-refuses (which must be a 400), and clients that disconnect early (which must leave no
-candidate running). Part way through, the engine core process is killed with SIGKILL: the
-server must restart it by itself. Requests in flight at the kill must end with 503 (or a
-stream's error event) at once, not hang; new requests wait until /health is 200 again and must
-then succeed like any other. Reports
-errors by kind, latency percentiles and the memory of the server's process group before and
-after, then checks the server still serves.
+refuses (which must be a 400), and clients that disconnect early, waiting or mid-stream (which
+must leave no candidate running). Half way through, the engine core process is killed with
+SIGKILL: the server must restart it by itself. Requests in flight at the kill must end with 503
+(or a stream's error event) at once, not hang; new requests wait until /health is 200 again and
+must then succeed like any other. The server's resident memory is sampled every few seconds
+(soak_memory.py): after warm-up it must stay flat. Reports errors by kind, latency percentiles,
+the memory growth and a plot of it, then checks the server still serves.
 
     python -m benchmarks.soak                      # starts its own server
     python -m benchmarks.soak --url http://127.0.0.1:8000 --requests 100
@@ -26,17 +26,18 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from contextlib import nullcontext
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from tqdm import tqdm
 
 from benchmarks.common.environment import machine
 from benchmarks.common.servers import whetstone_command
+from benchmarks.soak_memory import Growth, RssSample, RssSampler, growth, plot_rss
 from clients import AsyncWhetstoneClient, WhetstoneError
 from clients.pool import run_closed_loop
 from clients.stats import percentile
@@ -53,7 +54,14 @@ PROMPTS = (
 MIX: dict[str, tuple[float, dict[str, Any]]] = {
     "best_of_4": (0.25, {"sharpening": {"n": 4}}),
     "greedy_stream": (0.15, {"temperature": 0.0, "stream": True, "sharpening": {"strategy": "none"}}),
+    "best_of_4_stream": (0.05, {"stream": True, "sharpening": {"n": 4}}),
     "majority": (0.08, {"sharpening": {"strategy": "majority", "n": 4, "answer_pattern": r"(\d+)"}}),
+    "smc": (0.04, {"sharpening": {"strategy": "smc", "n": 4, "alpha": 4.0, "checkpoint_tokens": 8}}),
+    "mcmc": (0.03, {"sharpening": {"strategy": "mcmc", "alpha": 4.0, "blocks": 2, "mh_steps": 1}}),
+    "confidence": (
+        0.04,
+        {"sharpening": {"strategy": "confidence", "n": 4, "warmup": 2, "answer_pattern": r"(\d+)"}},
+    ),
     "power": (0.07, {"sharpening": {"strategy": "power", "n": 4, "alpha": 4.0}}),
     "rejection": (0.07, {"sharpening": {"strategy": "rejection", "n": 8, "threshold": -15.0}}),
     "legacy_best_of": (0.08, {"best_of": 3}),
@@ -64,6 +72,7 @@ MIX: dict[str, tuple[float, dict[str, Any]]] = {
     ),
     "refused_pattern": (0.03, {"sharpening": {"strategy": "majority", "answer_pattern": r"(\w+) \1"}}),
     "disconnect": (0.15, {"max_tokens": 400, "sharpening": {"n": 8, "prune": False}}),
+    "stream_disconnect": (0.05, {"max_tokens": 400, "sharpening": {"n": 8, "prune": False}}),
 }
 # kind -> (the client error it must end with, how the report names it); other kinds must succeed
 EXPECTED_ERRORS = {
@@ -71,7 +80,11 @@ EXPECTED_ERRORS = {
     "refused_pattern": ("http_400", "expected_400"),
     "disconnect": ("timeout", "disconnected"),
 }
+STREAM_DISCONNECT = "stream_disconnect"  # hangs up after the stream's first candidate event
 DISCONNECT_AFTER = 0.3
+WARM_UP_SHARE = 0.1  # memory growth is measured from the end of this share of the requests on
+SAMPLE_EVERY = 5.0  # seconds between memory samples
+SETTLE_SECONDS = 30.0  # after the engine is back, memory is compared from this much later on
 
 
 @dataclass(frozen=True)
@@ -100,23 +113,6 @@ class EngineKill:
         return self.killed <= outcome.ended <= healed + 1.0
 
 
-def group_rss_mib(pgid: int | None) -> float | None:
-    """Resident memory of every process in a process group (MiB), or None without one."""
-    if pgid is None:
-        return None
-    total = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.getpgid(int(pid)) != pgid:
-                continue
-            status = Path(f"/proc/{pid}/status").read_text()
-        except (OSError, ProcessLookupError):
-            continue
-        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        total += int(match.group(1)) if match else 0
-    return total / 1024
-
-
 async def one_request(client: AsyncWhetstoneClient, kind: str, index: int) -> Outcome:
     """Send one request of the given kind and classify what came back."""
     fields = dict(MIX[kind][1])
@@ -124,14 +120,26 @@ async def one_request(client: AsyncWhetstoneClient, kind: str, index: int) -> Ou
     expected_error, expected_result = EXPECTED_ERRORS.get(kind, (None, "ok"))
     started = time.perf_counter()
     try:
-        if kind == "legacy_best_of":
+        if kind == STREAM_DISCONNECT:
+            await hang_up_mid_stream(client, prompt, fields)
+            expected_result = "disconnected"
+        elif kind == "legacy_best_of":
             await client.complete(prompt, max_tokens=24, **fields)
         else:
             await client.chat([{"role": "user", "content": prompt}], **({"max_tokens": 24} | fields))
-        result = "ok" if expected_error is None else "unexpected:200"
+        result = expected_result if expected_error is None else "unexpected:200"
     except WhetstoneError as exc:
         result = expected_result if exc.kind == expected_error else f"unexpected:{exc.kind}"
     return Outcome(kind, result, time.perf_counter() - started, time.monotonic())
+
+
+async def hang_up_mid_stream(client: AsyncWhetstoneClient, prompt: str, fields: dict[str, Any]) -> None:
+    """Stream a chat completion with candidate events and close the connection at the first one."""
+    events = cast(AsyncGenerator[Any], client.watch_chat([{"role": "user", "content": prompt}], **fields))
+    async with aclosing(events):
+        async for _ in events:
+            return
+    raise WhetstoneError("the stream ended before its first event")
 
 
 def engine_core_pid(pgid: int) -> int | None:
@@ -221,10 +229,49 @@ def server_state(url: str) -> dict[str, Any]:
     return {"health": httpx.get(f"{url}/health").status_code} | gauges
 
 
+def memory_lines(
+    memory: Growth | None, samples: list[RssSample], kill: EngineKill, warm_from: float
+) -> list[str]:
+    """The report's memory findings: growth after warm-up, and around the engine restart."""
+    if memory is None:
+        return ["- memory: not measured (external server)"]
+    lines = [
+        f"- memory after warm-up (first {WARM_UP_SHARE:.0%} of the requests) to the end, "
+        f"{len(samples)} samples every {SAMPLE_EVERY:.0f} s: HTTP server process "
+        f"{memory.server_start:.0f} -> {memory.server_end:.0f} MiB (**{memory.server_percent:+.1f}%**), "
+        f"server and engine processes {memory.group_start:.0f} -> {memory.group_end:.0f} MiB "
+        f"(**{memory.group_percent:+.1f}%**); plot: soak_rss.png",
+    ]
+    if kill.killed is not None and kill.healed is not None:
+        settled = kill.healed + SETTLE_SECONDS  # the new engine has served for a while
+        before = [s for s in samples if s.at < kill.killed]
+        after = [s for s in samples if s.at > settled]
+        if before and after:
+            lines.append(
+                f"- across the engine restart: HTTP server process {before[-1].server_mib:.0f} -> "
+                f"{after[0].server_mib:.0f} MiB, all processes {before[-1].group_mib:.0f} -> "
+                f"{after[0].group_mib:.0f} MiB (the last sample before the kill, the first one "
+                f"{SETTLE_SECONDS:.0f} s after /health was 200 again)"
+            )
+            lines.append(phase_line("from warm-up to the kill", growth(before, warm_from)))
+            restarted = f"from {SETTLE_SECONDS:.0f} s after the restart on"
+            lines.append(phase_line(restarted, growth(after, settled)))
+    return lines
+
+
+def phase_line(name: str, memory: Growth) -> str:
+    """One phase's growth, for the report."""
+    return (f"- {name}: HTTP server process {memory.server_start:.0f} -> {memory.server_end:.0f} MiB "
+            f"({memory.server_percent:+.1f}%), all processes {memory.group_start:.0f} -> "
+            f"{memory.group_end:.0f} MiB ({memory.group_percent:+.1f}%)")
+
+
 def report(
     outcomes: list[Outcome],
     state: dict[str, Any],
-    memory: tuple[float | None, float | None],
+    memory: Growth | None,
+    samples: list[RssSample],
+    warm_from: float,
     args: argparse.Namespace,
     wall: float,
     kill: EngineKill,
@@ -234,14 +281,14 @@ def report(
     results = Counter(o.result for o in outcomes)
     by_kind = Counter((o.kind, o.result) for o in outcomes)
     unexpected = sum(n for r, n in results.items() if r.startswith("unexpected"))
-    before, after = memory
     lines = [
         "# Soak test",
         "",
         f"Machine: {machine()}; embedded SmolLM2-135M-Instruct on the vLLM CPU build, "
         f"{'an external server' if args.url else 'eager' if args.enforce_eager else 'compiled'} mode. "
         f"{len(outcomes)} requests at concurrency {args.concurrency}, max_tokens 24 (400 for the "
-        f"disconnecting ones), run took {wall / 60:.1f} min. Re-run: `make soak`.",
+        f"disconnecting ones, which hang up after 0.3 s or at a stream's first event), "
+        f"run took {wall / 60:.1f} min. Re-run: `make soak`.",
         "",
         f"- unexpected errors: **{unexpected}** (any 5xx outside the restart window, a 4xx where a "
         "200 was due, a 200 where a 400 was due, or a request that hung past the client's timeout)",
@@ -258,9 +305,7 @@ def report(
         f"- server after the run: /health {state.get('health')}, candidates in flight "
         f"{state.get('whetstone_inflight_candidates')}, requests in flight "
         f"{state.get('whetstone_inflight_requests')}",
-        f"- memory of the server's processes: {before:.0f} MiB before, {after:.0f} MiB after"
-        if before is not None and after is not None
-        else "- memory: not measured (external server)",
+        *memory_lines(memory, samples, kill, warm_from),
         "",
         "| kind | result | requests |",
         "|---|---|---|",
@@ -277,13 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--url", help="a running whetstone server (default: start one)")
-    parser.add_argument("--requests", type=int, default=500, help="requests in all")
+    parser.add_argument("--requests", type=int, default=3000, help="requests in all")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--seed", type=int, default=0, help="seed of the request mix")
     parser.add_argument(
         "--kill-at",
         type=float,
-        default=0.4,
+        default=0.5,
         help="SIGKILL the engine core once this share of requests ended (0: never; own server only)",
     )
     parser.add_argument("--enforce-eager", action="store_true", help="start the server in eager mode")
@@ -299,19 +344,32 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url or f"http://127.0.0.1:{port}"
     command = whetstone_command(port, enforce_eager=args.enforce_eager)
     server = nullcontext(None) if args.url else spawned_process(command, url, args.out / "soak_server.log")
+    began = time.monotonic()
     with server as process:
-        pgid = None if process is None else process.pid  # the server leads its own process group
-        asyncio.run(soak(url, 16, 8, seed=args.seed + 1))  # warm-up
-        before = group_rss_mib(pgid)
-        outcomes, kill = asyncio.run(
-            soak(url, args.requests, args.concurrency, args.seed, args.kill_at, pgid)
-        )
-        time.sleep(2)
-        state, after = server_state(url), group_rss_mib(pgid)
-    text = report(outcomes, state, (before, after), args, time.perf_counter() - started, kill)
+        sampler = RssSampler(process.pid, SAMPLE_EVERY) if process is not None else nullcontext(None)
+        with sampler as watch:
+            asyncio.run(soak(url, 16, 8, seed=args.seed + 1))  # warm-up
+            pgid = None if process is None else process.pid  # the server leads its own process group
+            outcomes, kill = asyncio.run(
+                soak(url, args.requests, args.concurrency, args.seed, args.kill_at, pgid)
+            )
+            time.sleep(2)
+            state = server_state(url)
+    samples = watch.samples if watch is not None else []
+    warm_from = sorted(o.ended for o in outcomes)[int(WARM_UP_SHARE * len(outcomes))]
+    memory = growth(samples, warm_from) if samples else None
+    text = report(outcomes, state, memory, samples, warm_from, args, time.perf_counter() - started, kill)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "soak.md").write_text(text)
-    (args.out / "soak.json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=1))
+    (args.out / "soak.json").write_text(json.dumps(
+        {"outcomes": [o.__dict__ for o in outcomes], "rss": [s.__dict__ for s in samples],
+         "started": began, "warm_from": warm_from, "killed": kill.killed, "healed": kill.healed},
+        indent=1,
+    ))
+    if samples:
+        marks = {"engine killed": kill.killed, "engine back": kill.healed}
+        plot_rss(samples, began, {k: v for k, v in marks.items() if v is not None}, warm_from,
+                 args.out / "soak_rss.png")
     print(text)
     bad = any(o.result.startswith("unexpected") for o in outcomes)
     return 1 if bad or state.get("whetstone_inflight_candidates") else 0

@@ -28,6 +28,7 @@ from server.playground import STATIC_PATH, page, static_files
 from server.routes import api, ops, tokens
 from server.service import SharpeningService
 from server.supervisor import EngineSupervisor, RestartBudget
+from server.tracing import RequestTracer
 
 logger = logging.getLogger(__name__)
 GENERATION_PATHS = {
@@ -107,8 +108,7 @@ class RequestAccounting:
         finally:
             self.metrics.inflight_requests.dec()
             strategy = scope.get("state", {}).get("strategy", "unknown")
-            self.metrics.requests.labels(endpoint, strategy, str(status)).inc()
-            self.metrics.request_seconds.labels(strategy).observe(time.perf_counter() - started)
+            self.metrics.count_request(endpoint, strategy, status, time.perf_counter() - started)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -116,11 +116,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or Settings()
     metrics = Metrics()
     the_engine: Engine = engine or build_engine(settings)
+    metrics.watch_engine(the_engine.is_healthy)
     if isinstance(the_engine, ReportsUpstreams):
         metrics.watch_upstreams(the_engine.upstream_status)
     traces = None
     if settings.trace_dir:
         traces = TraceWriter(Path(settings.trace_dir), int(settings.trace_file_mib * 2**20))
+
+    tracer = RequestTracer(settings.otlp_traces_endpoint) if settings.otlp_traces_endpoint else None
 
     supervisor = EngineSupervisor(
         the_engine,
@@ -146,12 +149,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             await the_engine.shutdown()
             if traces is not None:
                 traces.close()
+            if tracer is not None:
+                await asyncio.to_thread(tracer.shutdown)  # sends the spans still queued
 
     app = FastAPI(title="whetstone", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.supervisor = supervisor
-    app.state.service = SharpeningService(the_engine, settings, metrics, traces)
+    app.state.service = SharpeningService(the_engine, settings, metrics, traces, tracer)
     install_error_handlers(app)
     app.include_router(api)
     app.include_router(tokens)

@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     trace_file_mib: float = Field(
         64.0, gt=0, description="Start a new trace file once the current one reaches this many MiB."
     )
+    otlp_traces_endpoint: str | None = Field(
+        None,
+        description="Send OpenTelemetry traces (a span per request, a child span per candidate) to this "
+        "OTLP/HTTP collector, e.g. http://collector:4318. Needs the extra whetstone[otel]. Off by default.",
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -11,11 +11,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from server.engines.base import UpstreamStatus
+from server.sharpening import CandidateStatus
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 LAG_SAMPLE_SECONDS = 0.1
 SCORE_BUCKETS = (-200, -100, -50, -25, -10, -5, -2, -1, -0.5, -0.1, 0)
+REFUSAL_STATUSES = ("429", "503")  # admission limit full; engine not serving
+CANDIDATE_ENDINGS = (*(s.value for s in CandidateStatus if s is not CandidateStatus.RUNNING), "aborted")
 
 
 class Metrics:
@@ -46,6 +49,8 @@ class Metrics:
         self.candidates = Counter(
             "whetstone_candidates", "Candidates by how they ended.", ["status"], registry=r
         )
+        for ending in CANDIDATE_ENDINGS:  # every series exists from the start, so ratios have data
+            self.candidates.labels(ending)
         self.generated_tokens = Counter(
             "whetstone_generated_tokens", "Tokens generated, all candidates included.", registry=r
         )
@@ -83,6 +88,28 @@ class Metrics:
         self.engine_restarts = Counter(
             "whetstone_engine_restarts", "Times a failed engine was replaced in-process.", registry=r
         )
+        self.refused_requests = Counter(
+            "whetstone_refused_requests",
+            "Generation requests refused: 429 (admission limit full) or 503 (engine not serving).",
+            ["status"],
+            registry=r,
+        )
+        for status in REFUSAL_STATUSES:
+            self.refused_requests.labels(status)
+        self.engine_serving = Gauge(
+            "whetstone_engine_serving", "1 while the engine serves requests, else 0.", registry=r
+        )
+
+    def count_request(self, endpoint: str, strategy: str, status: int, seconds: float) -> None:
+        """Account one finished generation request: its status, its latency, a refusal."""
+        self.requests.labels(endpoint, strategy, str(status)).inc()
+        self.request_seconds.labels(strategy).observe(seconds)
+        if str(status) in REFUSAL_STATUSES:
+            self.refused_requests.labels(str(status)).inc()
+
+    def watch_engine(self, is_healthy: Callable[[], bool]) -> None:
+        """Read the engine's health at every scrape."""
+        self.engine_serving.set_function(lambda: float(is_healthy()))
 
     async def sample_event_loop_lag(self) -> None:
         """Observe the event loop's lag forever: sleep a fixed interval, record the overshoot."""

@@ -38,7 +38,7 @@ class CandidateRace:
     A `Draw` starts an engine request (a fork's prompt is the prompt plus its inherited
     tokens); an `Abort` marks candidates pruned and aborts them in the engine. The strategy
     hears every candidate's tokens and its end, and answers with more decisions. The observer
-    `on_update(RaceEvent)` hears every piece of generated text and every status change.
+    `on_update(RaceEvent)` hears every draw, every piece of generated text and every status change.
 
     `budget` caps the tokens generated over all candidates (a fork's inherited prefix is not
     generated again, so it is counted once). Once `spent` reaches it the race stops: see the
@@ -99,6 +99,7 @@ class CandidateRace:
                 self.candidates.append(decision.candidate)
                 spec = self.candidate_sampling(decision)
                 decision.candidate.temperature = spec.temperature
+                self._tell(decision.candidate)  # listeners hear each draw (a fork: its prefix so far)
                 task = asyncio.create_task(self._drive(decision.candidate, spec))
                 task.add_done_callback(quietly)  # one failure is raised by `run`; siblings' are moot
                 self._tasks.add(task)

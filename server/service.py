@@ -37,18 +37,25 @@ from server.sharpening.config import MAXIMISING_STRATEGIES, PROPOSAL_STRATEGIES
 from server.sharpening_defaults import resolve_sharpening
 from server.structured import RequestedConstraint, output_constraint, token_biases
 from server.tools import ToolPlan, tool_plan, tool_reply
+from server.tracing import RequestTracer
 
 
 class SharpeningService:
     """Turns OpenAI requests into generation jobs and runs them against the engine."""
 
     def __init__(
-        self, engine: Engine, settings: Settings, metrics: Metrics, traces: TraceWriter | None = None
+        self,
+        engine: Engine,
+        settings: Settings,
+        metrics: Metrics,
+        traces: TraceWriter | None = None,
+        tracer: RequestTracer | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
         self.traces = traces
+        self.tracer = tracer
         self.adapters = AdapterRegistry(engine, settings)
         self.admission = Admission(settings.max_inflight_requests, settings.max_inflight_candidates)
         self.candidate_temperature = candidate_temperature(settings)
@@ -243,6 +250,16 @@ class SharpeningService:
         """
         self.check_ready(*jobs)
         listeners = listeners or [None] * len(jobs)
+        if self.tracer is None:
+            return await self._run_admitted(jobs, request_id, listeners)
+        with self.tracer.request(request_id, jobs, self.served_name(jobs[0])) as trace:
+            results = await self._run_admitted(jobs, request_id, trace.listeners(listeners))
+            trace.finished(results)
+            return results
+
+    async def _run_admitted(
+        self, jobs: Sequence[GenerationJob], request_id: str, listeners: Sequence[UpdateListener | None]
+    ) -> list[SharpenedResult]:
         with self.admission.hold(sum(job.engine_requests for job in jobs)):
             if len(jobs) == 1:
                 return [await self._run_job(jobs[0], request_id, listeners[0])]

@@ -306,7 +306,7 @@ async def test_a_candidate_the_engine_aborts_by_itself_is_a_503(make_client: Cli
     assert chat.status_code == 503 and chat.json()["error"]["type"] == "service_unavailable"
     assert "aborted candidate 1 on its own" in chat.json()["error"]["message"]
     assert again.status_code == 200 and again.json()["sharpening"]["candidates_pruned"] == 0
-    assert 'whetstone_candidates_total{status="pruned"}' not in metrics
+    assert 'whetstone_candidates_total{status="pruned"} 0.0' in metrics
     assert "whetstone_inflight_candidates 0.0" in metrics
 
 
