@@ -13,27 +13,20 @@ accuracy against generated tokens. Answers are cached in OUT/adaptive_raw.jsonl 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from benchmarks.adaptive.plot import pareto_plot
+from benchmarks.common.answers import Answers, collect_answers, graded_sample
 from benchmarks.common.datasets import TASKS, Item, Task, load_task
 from benchmarks.common.environment import log_progress, machine
 from benchmarks.common.servers import given_or_started_server
-from benchmarks.quality.collect import item_seed
-from benchmarks.quality.stats import MethodResult, Sample, paired_difference, summarize
-from clients import WhetstoneClient
-from server.sharpening.patterns import extract_answer
+from benchmarks.quality.stats import MethodResult, paired_difference, summarize
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 GREEDY = "greedy"
-Answers = dict[tuple[str, str, str], dict[str, Any]]  # by (task, item id, way)
 
 
 def ways(caps: list[int], task: Task) -> dict[str, dict[str, Any]]:
@@ -54,46 +47,11 @@ def way_name(strategy: str, cap: int, adaptive: bool) -> str:
     return f"{strategy}-{cap}{' adaptive' if adaptive else ''}"
 
 
-def cached(path: Path) -> Answers:
-    """Answers already collected, by (task, item id, way)."""
-    if not path.exists():
-        return {}
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {(r["task"], r["id"], r["way"]): r for r in records}
-
-
 def collect(url: str, tasks: dict[str, list[Item]], caps: list[int], path: Path) -> Answers:
     """Every item through every way (item by item), appending each answer to `path`."""
-    found = cached(path)
     steps = [(name, item, way, fields) for name, items in tasks.items()
-             for item in items for way, fields in ways(caps, TASKS[name]).items()
-             if (name, item.id, way) not in found]
-    with WhetstoneClient(url, timeout=1800) as client, path.open("a") as sink:
-        for name, item, way, fields in tqdm(steps, desc="answers", unit="req"):
-            task = TASKS[name]
-            started = time.perf_counter()
-            reply = client.chat(item.messages, max_tokens=task.max_tokens, seed=item_seed(item), **fields)
-            summary = reply.sharpening
-            assert summary is not None and reply.usage is not None
-            record = {
-                "task": name, "id": item.id, "way": way, "answer": item.answer,
-                "correct": task.check(reply.text, item.answer),
-                "extracted": extract_answer(reply.text, task.answer_pattern),
-                "logprob_sum": summary.selected_logprob_sum, "num_tokens": summary.selected_num_tokens,
-                "finish_reason": reply.finish_reason, "generated_tokens": reply.usage.completion_tokens,
-                "candidates_drawn": summary.candidates_drawn, "stopped_by": summary.stopped_by,
-                "latency": round(time.perf_counter() - started, 3),
-            }
-            sink.write(json.dumps(record) + "\n")
-            sink.flush()
-            found[(name, item.id, way)] = record
-    return found
-
-
-def sample(record: dict[str, Any]) -> Sample:
-    """A graded answer as the quality statistics take it."""
-    return Sample(record["logprob_sum"] or 0.0, record["num_tokens"] or 0, record["finish_reason"] == "stop",
-                  record["extracted"], record["correct"])
+             for item in items for way, fields in ways(caps, TASKS[name]).items()]
+    return collect_answers(url, steps, path)
 
 
 def interval(result: MethodResult, base: MethodResult) -> str:
@@ -105,7 +63,7 @@ def interval(result: MethodResult, base: MethodResult) -> str:
 def task_section(task: Task, items: list[Item], caps: list[int], found: Answers, plot: Path) -> list[str]:
     """One task's table (adaptive against full, cost, stopping rules) and its Pareto plot."""
     answers = {way: [found[(task.name, item.id, way)] for item in items] for way in ways(caps, task)}
-    results = {way: summarize(way, 1, [[sample(r)] for r in rs]) for way, rs in answers.items()}
+    results = {way: summarize(way, 1, [[graded_sample(r)] for r in rs]) for way, rs in answers.items()}
     tokens = {way: statistics.fmean(r["generated_tokens"] for r in rs) for way, rs in answers.items()}
     lines = [
         f"### {task.name} ({len(items)} items, max_tokens {task.max_tokens})", "",

@@ -11,21 +11,15 @@ benchmarks/results/frontier_accuracy_raw.jsonl, so an interrupted run resumes.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
+from benchmarks.common.answers import Answers, collect_answers, graded_sample
 from benchmarks.common.datasets import TASKS, Item, Task, load_task
 from benchmarks.common.environment import log_progress, machine
 from benchmarks.common.servers import given_or_started_server
-from benchmarks.quality.collect import item_seed
-from benchmarks.quality.stats import Sample, paired_difference, summarize
-from clients import WhetstoneClient
-from server.sharpening.patterns import extract_answer
+from benchmarks.quality.stats import paired_difference, summarize
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 BEAM = {"strategy": "beam", "n": 8, "checkpoint_tokens": 16}
@@ -37,7 +31,6 @@ WAYS: dict[str, dict[str, Any]] = {
     "new default, lp 1": {"sharpening": {"length_penalty": 1.0}},
     "beam, lp 1": {"sharpening": BEAM | {"length_penalty": 1.0}},
 }
-Answers = dict[tuple[str, str, str], dict[str, Any]]  # by (task, item id, way)
 SHORT = 8  # tokens: an answer this short is too short to show its work on these tasks
 
 
@@ -53,50 +46,16 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def cached(path: Path) -> Answers:
-    """Answers already collected, by (task, item id, way)."""
-    if not path.exists():
-        return {}
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {(r["task"], r["id"], r["way"]): r for r in records}
-
-
 def collect(url: str, tasks: dict[str, list[Item]], path: Path) -> Answers:
     """Every item through every way (interleaved item by item), appending each answer to `path`."""
-    found = cached(path)
-    steps = [(task, item, way) for task, items in tasks.items() for item in items for way in WAYS
-             if (task, item.id, way) not in found]
-    with WhetstoneClient(url, timeout=1800) as client, path.open("a") as sink:
-        for task_name, item, way in tqdm(steps, desc="answers", unit="req"):
-            task = TASKS[task_name]
-            started = time.perf_counter()
-            reply = client.chat(item.messages, max_tokens=task.max_tokens, seed=item_seed(item), **WAYS[way])
-            summary = reply.sharpening
-            assert summary is not None and reply.usage is not None
-            record = {
-                "task": task_name, "id": item.id, "way": way, "text": reply.text, "answer": item.answer,
-                "correct": task.check(reply.text, item.answer),
-                "extracted": extract_answer(reply.text, task.answer_pattern),
-                "logprob_sum": summary.selected_logprob_sum, "num_tokens": summary.selected_num_tokens,
-                "finish_reason": reply.finish_reason, "generated_tokens": reply.usage.completion_tokens,
-                "latency": round(time.perf_counter() - started, 3),
-            }
-            sink.write(json.dumps(record) + "\n")
-            sink.flush()
-            found[(task_name, item.id, way)] = record
-    return found
-
-
-def sample(record: dict[str, Any]) -> Sample:
-    """A graded answer as the quality statistics take it."""
-    return Sample(record["logprob_sum"], record["num_tokens"], record["finish_reason"] == "stop",
-                  record["extracted"], record["correct"])
+    steps = [(task, item, way, WAYS[way]) for task, items in tasks.items() for item in items for way in WAYS]
+    return collect_answers(url, steps, path)
 
 
 def task_section(task: Task, items: list[Item], found: Answers) -> list[str]:
     """One task's table: accuracy, paired differences, likelihood, cost; then where likelier is worse."""
     answers = {way: [found[(task.name, item.id, way)] for item in items] for way in WAYS}
-    results = {way: summarize(way, 1, [[sample(r)] for r in rs]) for way, rs in answers.items()}
+    results = {way: summarize(way, 1, [[graded_sample(r)] for r in rs]) for way, rs in answers.items()}
     greedy, old = results["greedy"], results["old default (best-of-8, T=1)"]
     lines = [
         f"### {task.name} ({len(items)} items, max_tokens {task.max_tokens})", "",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.adaptive.__main__ import cached, collect, task_section, ways
+from benchmarks.adaptive.__main__ import collect, task_section, ways
 from benchmarks.adaptive.offline import replay
+from benchmarks.common.answers import cached_answers
 from benchmarks.common.datasets import TASKS, load_task
 from server.sharpening import SharpeningConfig
 from tests.conftest import live_server
@@ -19,7 +20,7 @@ def test_collect_and_report(tmp_path: Path) -> None:
     with live_server(engine) as url:
         found = collect(url, {"arithmetic": items}, [4], raw)
         again = collect(url, {"arithmetic": items}, [4], raw)  # everything cached: no request
-    assert len(found) == len(again) == len(cached(raw)) == 2 * len(ways([4], task)) == 10
+    assert len(found) == len(again) == len(cached_answers(raw)) == 2 * len(ways([4], task)) == 10
     adaptive = found[("arithmetic", items[0].id, "majority-4 adaptive")]
     assert adaptive["stopped_by"] == "posterior" and adaptive["candidates_drawn"] == 4
     assert found[("arithmetic", items[0].id, "majority-4")]["candidates_drawn"] == 4
