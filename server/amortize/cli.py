@@ -81,7 +81,7 @@ def add_amortize_commands(commands: Any) -> None:
         "log-likelihood through a whetstone server) from prompts or traces, train a LoRA adapter on it "
         "with TRL's SFTTrainer (loss on the answer tokens only) and write the adapter with a card. "
         "Serve it with `whetstone serve --lora NAME=OUT`. Data-parallel: "
-        "`accelerate launch --num_processes K -m server.cli sharpen-sft ...`.",
+        "`accelerate launch --multi_gpu --num_processes K -m server.cli sharpen-sft ...` (also on CPU).",
     )
     add_training_flags(sft, default_max_tokens=256)
     sft.add_argument("--n", type=int, default=None, help="candidates per prompt (default 8; --prompts only)")

@@ -25,7 +25,7 @@ def add_sharpen_rl(commands: Any) -> None:
         "exactly as the server scores (same tokenization, chat template and --length-penalty), and a KL "
         "penalty to the base model (the adapter disabled) of weight beta = 1/(alpha - 1) keeps it close. "
         "The optimum is the distribution the `power` strategy samples at the same alpha. Data-parallel: "
-        "`accelerate launch --num_processes K -m server.cli sharpen-rl ...`.",
+        "`accelerate launch --multi_gpu --num_processes K -m server.cli sharpen-rl ...` (also on CPU).",
     )
     add_training_flags(rl, default_max_tokens=128)
     rl.add_argument("--alpha", type=float, default=4.0,
