@@ -54,12 +54,7 @@ class FakeUpstream:
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         path = scope["path"]
         if path == "/health":
             await respond(send, 200 if self.healthy else 503, {})
@@ -180,6 +175,16 @@ def prompt_scores(prompt: list[int], top: int) -> dict[str, Any]:
         steps.append(step)
     choice = {"index": 0, "text": "t10 ", "finish_reason": "length", "prompt_logprobs": steps}
     return {"id": "cmpl-fake", "object": "text_completion", "choices": [choice]}
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole body of an ASGI HTTP request."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
 
 
 async def respond(send: Send, status: int, payload: dict[str, Any]) -> None:

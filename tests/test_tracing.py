@@ -12,6 +12,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from server.tracing import traces_url
 from tests.conftest import ClientFactory, serve_app
+from tests.fake_upstream import read_body
 from tests.fakes import FakeEngine, Script
 
 CHAT = "/v1/chat/completions"
@@ -29,12 +30,7 @@ class OtlpReceiver:
         """Decode one ExportTraceServiceRequest and answer 200 with an empty response."""
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         self.paths.add(scope["path"])
         export = ExportTraceServiceRequest.FromString(body)
         for resource in export.resource_spans:

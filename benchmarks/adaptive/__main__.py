@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.adaptive.plot import pareto_plot
-from benchmarks.common.answers import Answers, collect_answers, graded_sample
+from benchmarks.common.answers import Answers, collect_answers, graded_ways, paired_interval
 from benchmarks.common.datasets import TASKS, Item, Task, load_task
 from benchmarks.common.environment import log_progress, machine
 from benchmarks.common.servers import given_or_started_server
-from benchmarks.quality.stats import MethodResult, paired_difference, summarize
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 GREEDY = "greedy"
@@ -54,16 +53,9 @@ def collect(url: str, tasks: dict[str, list[Item]], caps: list[int], path: Path)
     return collect_answers(url, steps, path)
 
 
-def interval(result: MethodResult, base: MethodResult) -> str:
-    """A paired difference in percentage points with its 95 % interval."""
-    mean, low, high = paired_difference(result, base)
-    return f"{100 * mean:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})"
-
-
 def task_section(task: Task, items: list[Item], caps: list[int], found: Answers, plot: Path) -> list[str]:
     """One task's table (adaptive against full, cost, stopping rules) and its Pareto plot."""
-    answers = {way: [found[(task.name, item.id, way)] for item in items] for way in ways(caps, task)}
-    results = {way: summarize(way, 1, [[graded_sample(r)] for r in rs]) for way, rs in answers.items()}
+    answers, results = graded_ways(task.name, items, found, list(ways(caps, task)))
     tokens = {way: statistics.fmean(r["generated_tokens"] for r in rs) for way, rs in answers.items()}
     lines = [
         f"### {task.name} ({len(items)} items, max_tokens {task.max_tokens})", "",
@@ -76,8 +68,8 @@ def task_section(task: Task, items: list[Item], caps: list[int], found: Answers,
         full = way.removesuffix(" adaptive")
         adaptive = full != way
         rules = Counter(r["stopped_by"] or "-" for r in rs)
-        versus_full = interval(result, results[full]) if adaptive else "-"
-        versus_greedy = interval(result, results[GREEDY]) if way != GREEDY else "-"
+        versus_full = paired_interval(result, results[full]) if adaptive else "-"
+        versus_greedy = paired_interval(result, results[GREEDY]) if way != GREEDY else "-"
         lines.append(
             f"| {way} | {100 * result.accuracy:.1f} % | {versus_full} | {versus_greedy} | "
             f"{tokens[way]:.0f} | {tokens[way] / tokens[full]:.2f} | "

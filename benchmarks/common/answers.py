@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from benchmarks.common.datasets import TASKS, Item
 from benchmarks.quality.collect import item_seed
-from benchmarks.quality.stats import Sample
+from benchmarks.quality.stats import MethodResult, Sample, paired_difference, summarize
 from clients import WhetstoneClient
 from server.sharpening.patterns import extract_answer
 
@@ -58,3 +58,18 @@ def graded_sample(record: dict[str, Any]) -> Sample:
     """A graded answer as the quality statistics take it."""
     return Sample(record["logprob_sum"] or 0.0, record["num_tokens"] or 0, record["finish_reason"] == "stop",
                   record["extracted"], record["correct"])
+
+
+def graded_ways(
+    task: str, items: Sequence[Item], found: Answers, ways: Sequence[str]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, MethodResult]]:
+    """Each way's answers to `items` (in item order) and its accuracy over them."""
+    answers = {way: [found[(task, item.id, way)] for item in items] for way in ways}
+    results = {way: summarize(way, 1, [[graded_sample(r)] for r in rs]) for way, rs in answers.items()}
+    return answers, results
+
+
+def paired_interval(result: MethodResult, base: MethodResult) -> str:
+    """A paired accuracy difference in percentage points with its 95 % interval."""
+    mean, low, high = paired_difference(result, base)
+    return f"{100 * mean:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})"

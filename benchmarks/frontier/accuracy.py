@@ -15,11 +15,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common.answers import Answers, collect_answers, graded_sample
+from benchmarks.common.answers import Answers, collect_answers, graded_ways, paired_interval
 from benchmarks.common.datasets import TASKS, Item, Task, load_task
 from benchmarks.common.environment import log_progress, machine
 from benchmarks.common.servers import given_or_started_server
-from benchmarks.quality.stats import paired_difference, summarize
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 BEAM = {"strategy": "beam", "n": 8, "checkpoint_tokens": 16}
@@ -54,8 +53,7 @@ def collect(url: str, tasks: dict[str, list[Item]], path: Path) -> Answers:
 
 def task_section(task: Task, items: list[Item], found: Answers) -> list[str]:
     """One task's table: accuracy, paired differences, likelihood, cost; then where likelier is worse."""
-    answers = {way: [found[(task.name, item.id, way)] for item in items] for way in WAYS}
-    results = {way: summarize(way, 1, [[graded_sample(r)] for r in rs]) for way, rs in answers.items()}
+    answers, results = graded_ways(task.name, items, found, list(WAYS))
     greedy, old = results["greedy"], results["old default (best-of-8, T=1)"]
     lines = [
         f"### {task.name} ({len(items)} items, max_tokens {task.max_tokens})", "",
@@ -65,9 +63,7 @@ def task_section(task: Task, items: list[Item], found: Answers) -> list[str]:
     ]
     for way, result in results.items():
         rs = answers[way]
-        versus = [paired_difference(result, base) if way != base.method else None for base in (greedy, old)]
-        shown = ["-" if v is None else f"{100 * v[0]:+.1f} ({100 * v[1]:+.1f} to {100 * v[2]:+.1f})"
-                 for v in versus]
+        shown = ["-" if way == base.method else paired_interval(result, base) for base in (greedy, old)]
         lines.append(
             f"| {way} | {100 * result.accuracy:.1f} % | {shown[0]} | {shown[1]} | "
             f"{statistics.median(r['logprob_sum'] for r in rs):.1f} | "
