@@ -31,6 +31,30 @@ UNSEEN_PROMPTS = (
     "Why is the sky dark at night?",
     "List two uses of a paperclip.",
 )
+# A second held-out set, written after the default's size (n) was chosen on `chat` and `unseen`:
+# the check that choice gets on prompts no decision looked at.
+FRESH_PROMPTS = (
+    "What gas do plants take in from the air?",
+    "Name a mammal that can fly.",
+    "What is the opposite of 'ancient'?",
+    "How many minutes are in two hours?",
+    "Give a synonym for 'happy'.",
+    "What language is spoken in Brazil?",
+    "Why do leaves change colour in autumn?",
+    "What is the freezing point of water in Celsius?",
+    "Write a short greeting for a birthday card.",
+    "What is the main ingredient of guacamole?",
+    "Explain what a battery does in one sentence.",
+    "Which ocean is the largest?",
+    "What is 9 plus 16?",
+    "Name one instrument in an orchestra's string section.",
+    "What does a thermometer measure?",
+    "Suggest a title for a story about a lost key.",
+    "What is the chemical symbol for gold?",
+    "How many sides does a hexagon have?",
+    "Give one reason to drink water.",
+    "Who painted the Mona Lisa?",
+)
 
 
 def user(text: str) -> Messages:
@@ -39,7 +63,7 @@ def user(text: str) -> Messages:
 
 
 def prompt_sets(per_task: int) -> dict[str, list[Messages]]:
-    """`chat` (the load generator's first 12), `unseen` (16 new ones), `tasks` (the quality tasks)."""
+    """`chat` (the load generator's first 12), `unseen` (16 new ones), `fresh` (20 more), `tasks`."""
     tasks = [
         [dict(m) for m in item.messages]
         for name in ("arithmetic", "gsm8k", "arc_easy")
@@ -48,6 +72,7 @@ def prompt_sets(per_task: int) -> dict[str, list[Messages]]:
     return {
         "chat": [user(p) for p in LOAD_PROMPTS[:12]],
         "unseen": [user(p) for p in UNSEEN_PROMPTS],
+        "fresh": [user(p) for p in FRESH_PROMPTS],
         "tasks": tasks,
     }
 
@@ -70,6 +95,8 @@ WAYS: dict[str, dict[str, Any]] = {
     "bon8_t0.7": {"temperature": 0.7, "sharpening": {"n": 8}},
     "bon8_t0.4": {"temperature": 0.4, "sharpening": {"n": 8}},
     "greedy+7_t0.7": greedy_plus(8, 0.7),
+    "greedy+3_t0.4": greedy_plus(4, 0.4),
+    "greedy+5_t0.4": greedy_plus(6, 0.4),
     "greedy+15_t0.4": greedy_plus(16, 0.4),
     "beam8 (default beam)": {"sharpening": {"strategy": "beam"}},
     "beam16_w4": beam(16, 4, 16),

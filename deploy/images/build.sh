@@ -9,7 +9,7 @@ BASE_IMAGE=${BASE_IMAGE:-python:3.11-slim}
 TAG=${TAG:-whetstone}
 PYTHON=${PYTHON:-python3}
 HERE=$(dirname "$0")
-if command -v docker >/dev/null 2>&1; then
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then  # a client with no engine will not do
     set -- docker build
 elif command -v podman >/dev/null 2>&1; then
     # shellcheck disable=SC2046  # one word per mount flag
