@@ -26,6 +26,7 @@ from benchmarks.frontier.report import anchor_comparison, markdown, plot, rows
 from benchmarks.frontier.ways import LP1_WAYS, WAYS, Record, prompt_sets
 
 log = logging.getLogger("benchmarks.frontier")
+HELD_OUT = ("unseen", "fresh")  # prompt sets the default was not chosen on, pooled in the report
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
@@ -34,7 +35,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.frontier", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running whetstone server (default: start one, compiled)")
-    parser.add_argument("--sets", nargs="+", default=["chat", "unseen", "tasks"],
+    parser.add_argument("--sets", nargs="+", default=["chat", "unseen", "fresh", "tasks"],
                         choices=["chat", "unseen", "fresh", "tasks"], help="prompt sets to run")
     parser.add_argument("--ways", nargs="+", help="only these ways (default: all, with --lp1 ones)")
     parser.add_argument("--per-task", type=int, default=3,
@@ -99,6 +100,8 @@ def main() -> None:
 def write_report(args: argparse.Namespace, records: list[Record], anchors: list[AnchorAnswer]) -> None:
     """frontier.json (every record), frontier.md (tables), frontier.png (the frontier)."""
     tables = {name: rows([r for r in records if r.prompt_set == name]) for name in args.sets}
+    if set(HELD_OUT) <= set(args.sets):
+        tables[" + ".join(HELD_OUT)] = rows([r for r in records if r.prompt_set in HELD_OUT])
     (args.out / "frontier.json").write_text(json.dumps(
         {"machine": machine(), "max_tokens": args.max_tokens, "records": [asdict(r) for r in records]},
         indent=1))

@@ -34,13 +34,13 @@ def rows(records: Sequence[Record], greedy: str = "greedy") -> list[Row]:
     by_way: dict[str, list[Record]] = defaultdict(list)
     for r in records:
         by_way[r.way].append(r)
-    floor = {r.prompt: r.logprob_sum for r in by_way.get(greedy, [])}
+    floor = {(r.prompt_set, r.prompt): r.logprob_sum for r in by_way.get(greedy, [])}
     greedy_latency = statistics.median(r.latency for r in by_way[greedy]) if greedy in by_way else None
     table = []
     for way, mine in by_way.items():
         latency = statistics.median(r.latency for r in mine)
         beats = None if way == greedy or not floor else sum(
-            r.logprob_sum >= floor[r.prompt] - TIE for r in mine if r.prompt in floor
+            r.logprob_sum >= floor[r.prompt_set, r.prompt] - TIE for r in mine if (r.prompt_set, r.prompt) in floor
         )
         table.append(Row(
             way, len(mine), statistics.median(r.logprob_sum for r in mine),
