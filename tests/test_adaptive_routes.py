@@ -38,7 +38,8 @@ async def test_the_server_default_turns_adaptive_on_where_it_applies(make_client
         off = await client.post(CHAT, json={"messages": HELLO, "sharpening": {"n": 8, "adaptive": False}})
     assert best.json()["sharpening"]["candidates_drawn"] == 2  # the first wave proves the mode
     assert best.json()["sharpening"]["stopped_by"] == "certificate"
-    assert smc.status_code == 200 and smc.json()["sharpening"]["stopped_by"] is None
+    assert smc.status_code == 200  # smc has no adaptive rule; its own early draw may end it
+    assert smc.json()["sharpening"]["stopped_by"] in (None, "early_selection")
     assert off.json()["sharpening"]["candidates_drawn"] == 8
 
 

@@ -66,7 +66,9 @@ def test_collection_caches_every_answer_with_its_tokens_and_resumes(tmp_path: Pa
         assert all(r["request"] == strategy_request(strategy, ARITHMETIC) for r in records)
         assert all(r["text"] in ("Answer: 5", "Answer: 6") for r in records)
         drawn = [r["candidates_drawn"] for r in records]
-        assert all(r["completion_tokens"] >= 3 * d for r, d in zip(records, drawn, strict=True))
+        # smc aborts the particles its early draw leaves, so only its answer's 3 tokens are sure
+        assert all(r["completion_tokens"] >= (3 if strategy == "smc" else 3 * d)
+                   for r, d in zip(records, drawn, strict=True))
     power = read_records(strategy_path(tmp_path, "arithmetic", "power"))
     assert all(r["candidates_drawn"] == 8 and r["completion_tokens"] == 24 for r in power)
     runs = read_records(strategy_runs_path(tmp_path))

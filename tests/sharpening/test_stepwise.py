@@ -21,7 +21,7 @@ from server.sharpening import (
     build_strategy,
 )
 from server.sharpening.confidence import DeepConf, percentile
-from server.sharpening.smc import effective_sample_size, systematic_resample
+from server.sharpening.smc import EarlyDraw, effective_sample_size, systematic_resample
 from server.sharpening.tempered import log_normaliser
 from tests.sharpening.toy import LONGEST, ToyEngine, power_distribution, sequences
 
@@ -115,14 +115,71 @@ async def run_toy(config: SharpeningConfig, seed: int = 7) -> tuple[list[Candida
 
 async def test_smc_forks_particles_at_checkpoints_and_counts_what_it_spent() -> None:
     config = SharpeningConfig(strategy="smc", n=8, alpha=8.0, checkpoint_tokens=1, ess_threshold=1.0)
-    candidates, strategy = await run_toy(config)
+    candidates, strategy = await run_toy(config, seed=1)  # a run whose particles reach unequal weights
     forks = [c for c in candidates if c.parent is not None]
     assert len(candidates[:8]) == 8 and all(c.parent is None for c in candidates[:8])
     assert forks and all(c.prefix_tokens == candidates[c.parent].num_tokens for c in forks)
     assert all(c.token_ids[: c.prefix_tokens] == candidates[c.parent].token_ids for c in forks)
-    assert {c.status for c in candidates} <= {CandidateStatus.PAUSED, CandidateStatus.FINISHED}
+    assert {c.status for c in candidates} <= {CandidateStatus.PAUSED, CandidateStatus.FINISHED, CandidateStatus.PRUNED}
     assert strategy.spend.resamplings >= 1  # type: ignore[attr-defined]  # any unequal weights
     assert strategy.spend.normaliser_error == pytest.approx(0.0, abs=1e-9)  # type: ignore[attr-defined]
+
+
+def test_the_early_draw_picks_each_particle_with_probability_proportional_to_its_final_weight() -> None:
+    """Random runs of 3 particles whose weights fall and which end at random times: how often the
+    early draw picks particle i matches the mean of w_i / sum w over the same runs (final weights).
+    Particle 0 ends soonest and its weight falls fastest, so a draw that ignored the live weight
+    would favour it."""
+    runs, particles = 20000, 3
+    ends, falls = (0.5, 0.25, 0.1), (0.3, 0.6, 0.9)  # per step: chance to end, least weight factor
+    trajectories, draws = random.Random(1), random.Random(2)
+    picked, expected = [0.0] * particles, [0.0] * particles
+    decided_early = 0
+    for _ in range(runs):
+        log_weight = [0.0] * particles
+        order: list[int] = []  # particles in the order they ended
+        draw, choice = EarlyDraw(draws), None
+        while len(order) < particles:
+            for i in range(particles):
+                if i not in order:
+                    log_weight[i] += math.log(trajectories.uniform(falls[i], 1.0))
+                    if trajectories.random() < ends[i]:
+                        order.append(i)
+            if choice is None:
+                live = [log_weight[i] for i in range(particles) if i not in order]
+                index = draw.decide([log_weight[i] for i in order], live)
+                if index is not None:
+                    choice = order[index]
+                    decided_early += bool(live)
+        assert choice is not None
+        picked[choice] += 1
+        final = [math.exp(w) for w in log_weight]
+        for i in range(particles):
+            expected[i] += final[i] / sum(final)
+    for i in range(particles):
+        p = expected[i] / runs
+        assert abs(picked[i] / runs - p) < 4 * math.sqrt(p * (1 - p) / runs), (i, picked, expected)
+    assert decided_early > runs / 4  # it does decide before the end, often
+
+
+async def test_smc_draws_its_answer_early_and_aborts_the_particles_left() -> None:
+    """Particles that end early carry most of the weight here, so the draw rarely waits for the rest;
+    that the early draw keeps smc's distribution is test_smc_samples_pi_to_the_alpha's business."""
+    config = SharpeningConfig(strategy="smc", n=8, alpha=ALPHA, checkpoint_tokens=1)
+    early = 0
+    for seed in range(40):
+        candidates, strategy = await run_toy(config, seed)
+        selected = strategy.select(candidates)  # type: ignore[attr-defined]
+        assert selected is not None and selected.status is CandidateStatus.FINISHED
+        if strategy.stopped_by == "early_selection":  # type: ignore[attr-defined]
+            early += 1
+            continued = {c.parent for c in candidates}
+            left = [c for c in candidates if c.status is CandidateStatus.PRUNED
+                    or (c.status is CandidateStatus.PAUSED and c.index not in continued)]
+            assert left  # a particle that could still have grown was stopped
+        else:
+            assert strategy.stopped_by is None  # type: ignore[attr-defined]
+    assert early >= 30
 
 
 async def test_mcmc_proposals_are_forks_and_acceptances_are_counted() -> None:
