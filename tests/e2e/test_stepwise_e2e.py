@@ -77,7 +77,8 @@ def test_smc_scores_stay_raw_while_the_proposal_is_tempered(client: OpenAI, serv
 
 
 def test_smc_forks_are_served_from_the_prefix_cache(client: OpenAI, server_url: str) -> None:
-    """A short prompt fills no KV block: every cached token comes from a fork's inherited prefix."""
+    """A short prompt fills no KV block: every cached token comes from a fork's inherited prefix.
+    (ignore_eos: every particle reaches the checkpoint, so smc's early draw cannot end it first.)"""
     before = metric(server_url, "whetstone_prefix_cached_tokens_total")
     r = client.completions.create(
         model=MODEL,
@@ -85,6 +86,7 @@ def test_smc_forks_are_served_from_the_prefix_cache(client: OpenAI, server_url: 
         max_tokens=96,
         seed=3,
         extra_body={
+            "ignore_eos": True,
             "sharpening": {
                 "strategy": "smc",
                 "n": 3,
