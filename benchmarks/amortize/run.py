@@ -201,8 +201,15 @@ def run_task(args: argparse.Namespace, task: str, model_dir: str) -> None:
     table = methods(args.n, args.alphas)
     cache = args.out / "amortize_raw" / f"{task}.jsonl"
     cache.parent.mkdir(parents=True, exist_ok=True)
-    adapters = {n: args.work / f"{task}-sft-{n}" for n in args.n}
-    rl_adapters = {alpha: args.work / f"{task}-{rl_name(alpha)}" for alpha in args.alphas}
+    answered = {(r["method"], r["item"]) for r in read_rows(cache)}
+
+    def needed(name: str) -> bool:  # an adapter whose answers are all cached is not trained again
+        return any((m, i.id) not in answered for m, spec in table.items() if spec.get("model") == name
+                   for i in evaluation)
+
+    adapters = {n: args.work / f"{task}-sft-{n}" for n in args.n if needed(f"sft-{n}")}
+    rl_adapters = {alpha: args.work / f"{task}-{rl_name(alpha)}" for alpha in args.alphas
+                   if needed(rl_name(alpha)) or (needed(MERGED) and alpha == args.alphas[0])}
     started = time.monotonic()
     with whetstone_server([], EAGER, args.work / f"{task}-base.log") as url:
         answer_all(url, task, evaluation, on_server(table, "base"), cache, args.concurrency)
@@ -212,24 +219,30 @@ def run_task(args: argparse.Namespace, task: str, model_dir: str) -> None:
         sharpen_rl(task, train, alpha, adapter, args)
     lora = [f"--lora=sft-{n}={path}" for n, path in adapters.items()]
     lora += [f"--lora={rl_name(alpha)}={path}" for alpha, path in rl_adapters.items()]
-    with whetstone_server(lora, EAGER, args.work / f"{task}-lora.log") as url:
-        answer_all(url, task, evaluation, on_server(table, "lora"), cache, args.concurrency)
-    if rl_adapters:
+    loaded = {f"sft-{n}" for n in adapters} | {rl_name(alpha) for alpha in rl_adapters}
+    if loaded:
+        with whetstone_server(lora, EAGER, args.work / f"{task}-lora.log") as url:
+            served = {m: spec for m, spec in on_server(table, "lora").items() if spec["model"] in loaded}
+            answer_all(url, task, evaluation, served, cache, args.concurrency)
+    if args.alphas and args.alphas[0] in rl_adapters:
         merged = rl_adapters[args.alphas[0]] / MERGED
         with whetstone_server([f"--model={merged}"], EAGER, args.work / f"{task}-merged.log") as url:
             answer_all(url, task, evaluation, on_server(table, "merged"), cache, args.concurrency)
     rows = read_rows(cache)
     base_loglik(model_dir, {i.id: i for i in evaluation}, rows)
     cache.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    meta_path = args.out / "amortize_raw" / f"{task}.meta.json"
+    earlier = json.loads(meta_path.read_text()) if meta_path.is_file() else {}  # adapters not retrained
+    cards = {str(n): json.loads((p / "card.json").read_text()) for n, p in adapters.items()}
+    rl_cards = {f"{a:g}": json.loads((p / "card.json").read_text()) for a, p in rl_adapters.items()}
     meta = {"task": task, "eval": len(evaluation), "train": len(train), "n": args.n, "epochs": args.epochs,
             "alphas": args.alphas, "batch_size": args.batch_size, "label": args.label,
-            "seconds": round(time.monotonic() - started),
-            "cards": {n: json.loads((p / "card.json").read_text()) for n, p in adapters.items()},
-            "rl_cards": {f"{a:g}": json.loads((p / "card.json").read_text()) for a, p in rl_adapters.items()}}
+            "seconds": earlier.get("seconds", 0) + round(time.monotonic() - started),
+            "cards": earlier.get("cards", {}) | cards, "rl_cards": earlier.get("rl_cards", {}) | rl_cards}
     for card in (*meta["cards"].values(), *meta["rl_cards"].values()):
         for per_step in ("losses", "metrics"):
             card.pop(per_step, None)
-    (args.out / "amortize_raw" / f"{task}.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
