@@ -70,9 +70,9 @@ def methods(ns: list[int], alphas: Sequence[float] = ()) -> dict[str, dict[str, 
         table[f"base best-of-{n}"] = {"temperature": 1.0, "seed_base": BON_SEED,
                                       "sharpening": {"strategy": "best_of_n", "n": n}}
     for alpha in alphas:
-        for strategy in ("power", "smc"):
+        for strategy, temperature in (("power", 1.0), ("smc", None)):  # smc draws at 1/alpha itself
             table[f"base {strategy} a{alpha:g}"] = {
-                "temperature": 1.0, "seed_base": BON_SEED,
+                "temperature": temperature, "seed_base": BON_SEED,
                 "sharpening": {"strategy": strategy, "n": min(ns), "alpha": alpha}}
     for n in ns:
         table[f"sft-{n} greedy"] = greedy | {"model": f"sft-{n}"}

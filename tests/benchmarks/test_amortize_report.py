@@ -69,6 +69,8 @@ def test_rl_methods_strategies_at_the_same_alpha_and_where_each_is_answered() ->
     table = methods([8], [4.0, 2.0])
     assert table["base power a4"]["sharpening"] == {"strategy": "power", "n": 8, "alpha": 4.0}
     assert table["base smc a2"]["sharpening"] == {"strategy": "smc", "n": 8, "alpha": 2.0}
+    assert table["base smc a2"]["temperature"] is None  # smc refuses one: it draws at 1/alpha
+    assert table["base power a2"]["temperature"] == 1.0
     assert table["rl-a4 sample"]["model"] == "rl-a4" and table["rl-a2 greedy"]["temperature"] == 0.0
     assert list(on_server(table, "merged")) == ["rl-a4 merged sample"]
     assert "rl-a2 sample" in on_server(table, "lora") and "sft-8 sample" in on_server(table, "lora")
