@@ -40,7 +40,7 @@ def rows(records: Sequence[Record], greedy: str = "greedy") -> list[Row]:
     for way, mine in by_way.items():
         latency = statistics.median(r.latency for r in mine)
         beats = None if way == greedy or not floor else sum(
-            r.logprob_sum >= floor[r.prompt_set, r.prompt] - TIE for r in mine if (r.prompt_set, r.prompt) in floor
+            r.logprob_sum >= floor[key] - TIE for r in mine if (key := (r.prompt_set, r.prompt)) in floor
         )
         table.append(Row(
             way, len(mine), statistics.median(r.logprob_sum for r in mine),

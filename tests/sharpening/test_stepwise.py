@@ -120,7 +120,8 @@ async def test_smc_forks_particles_at_checkpoints_and_counts_what_it_spent() -> 
     assert len(candidates[:8]) == 8 and all(c.parent is None for c in candidates[:8])
     assert forks and all(c.prefix_tokens == candidates[c.parent].num_tokens for c in forks)
     assert all(c.token_ids[: c.prefix_tokens] == candidates[c.parent].token_ids for c in forks)
-    assert {c.status for c in candidates} <= {CandidateStatus.PAUSED, CandidateStatus.FINISHED, CandidateStatus.PRUNED}
+    ended = {CandidateStatus.PAUSED, CandidateStatus.FINISHED, CandidateStatus.PRUNED}  # pruned: early draw
+    assert {c.status for c in candidates} <= ended
     assert strategy.spend.resamplings >= 1  # type: ignore[attr-defined]  # any unequal weights
     assert strategy.spend.normaliser_error == pytest.approx(0.0, abs=1e-9)  # type: ignore[attr-defined]
 
