@@ -92,8 +92,9 @@ class PowerSMC(Drawing):
         if not particles:
             return []  # every particle ended (or a budget stop refused the last round's forks)
         log_total = log_sum_exp([self.log_weight[p.index] for p in particles])
-        if effective_sample_size(self.weights(particles)) < self.ess_threshold * len(particles):
-            particles = systematic_resample(particles, self.weights(particles), self.rng)
+        weights = self.weights(particles)
+        if effective_sample_size(weights) < self.ess_threshold * len(particles):
+            particles = systematic_resample(particles, weights, self.rng)
             share = log_total - math.log(len(particles))
             self.log_weight.update((p.index, share) for p in particles)
             self.spend.resamplings += 1
