@@ -56,7 +56,8 @@ class Metrics:
         )
         self.stopped_early = Counter(
             "whetstone_stopped_early",
-            "Jobs whose drawing a rule ended early (budget, certificate, missing_mass, posterior).",
+            "Jobs whose drawing a rule ended early "
+            "(budget, certificate, missing_mass, saturation, posterior).",
             ["rule"],
             registry=r,
         )

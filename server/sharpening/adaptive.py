@@ -15,6 +15,10 @@ rule's name is reported as `stopped_by`. The rules, each exact or heuristic:
 - `missing_mass` (heuristic; best_of_n, only when candidates are samples of the model itself):
   the Good-Turing estimate of the probability not yet seen is N1 / N (N1 sequences drawn
   exactly once out of N). Stop once the leader's probability exceeds it.
+- `saturation` (heuristic; best_of_n, however the candidates were drawn): the same N1 / N
+  estimates the chance that the sampler's next draw is a sequence not drawn yet. Stop once it
+  is at most 1 - `certainty`: the sampler only repeats what it has drawn, so more draws would
+  repeat sequences already ranked.
 - `posterior` (heuristic; majority, confidence): with a uniform prior on the share p of votes
   between the leading answer and the runner-up (a and b votes), the posterior is
   Beta(a + 1, b + 1); stop once P(p > 1/2) >= `certainty`.
@@ -149,12 +153,13 @@ class Waves(Drawing):
 
 
 class AdaptiveBestOfN(Waves, BestOfN):
-    """best_of_n in waves: stops on the exact certificate, or on the missing-mass heuristic."""
+    """best_of_n in waves: stops on the exact certificate, or on the missing-mass or saturation heuristic."""
 
     def __init__(self, config: SharpeningConfig, max_tokens: int, keep: int, from_model: bool) -> None:
         super().__init__(config, max_tokens, keep)
         self.exact = config.length_penalty == 0.0 and keep == 1  # the certificate is about one sequence
         self.from_model = from_model
+        self.certainty = config.certainty
         self.choices = keep
 
     def draw_wave(self, count: int) -> list[Decision]:
@@ -162,15 +167,18 @@ class AdaptiveBestOfN(Waves, BestOfN):
         return self.draw_fresh(count)
 
     def settled(self) -> str | None:
-        """`certificate` when the leader is proven the mode, `missing_mass` when it likely is."""
+        """`certificate` when the leader is proven the mode; `missing_mass` or `saturation` when likely."""
         if self.exact and certified_mode(self.drawn) is not None:
             return "certificate"
-        if not self.from_model or self.running():
-            return None  # the estimate needs samples of the model, and a whole wave
+        if self.running():
+            return None  # the estimates need a whole wave
         leader = self.select(self.drawn)
         if leader is None or leader.status is not CandidateStatus.FINISHED:
             return None
-        return "missing_mass" if math.exp(leader.logprob_sum) > missing_mass(self.drawn) else None
+        unseen = missing_mass(self.drawn)
+        if self.from_model and math.exp(leader.logprob_sum) > unseen:  # needs samples of the model
+            return "missing_mass"
+        return "saturation" if unseen <= 1.0 - self.certainty else None
 
 
 class AdaptiveMajority(Waves, Majority):

@@ -143,19 +143,13 @@ def test_adaptive_best_of_n_stops_on_the_certificate_only_at_the_mode(temperatur
     assert sum(drawn for _, drawn in certified) / len(certified) < 32  # measured: 16-21 of 64
 
 
-def test_the_missing_mass_heuristic_stops_earlier_and_only_for_samples_of_the_model() -> None:
-    async def runs(from_model: bool) -> tuple[list[str | None], list[int]]:
-        rules, drawn = [], []
-        for seed in range(100):
-            candidates, strategy = await adaptive_run(32, 1.0, seed, from_model)
-            rules.append(strategy.stopped_by)
-            drawn.append(len(candidates))
-        return rules, drawn
+def test_the_missing_mass_heuristic_is_only_for_samples_of_the_model() -> None:
+    async def rules(from_model: bool) -> list[str | None]:
+        return [(await adaptive_run(32, 1.0, seed, from_model))[1].stopped_by for seed in range(100)]
 
-    heuristic, heuristic_drawn = asyncio.run(runs(True))
-    exact, exact_drawn = asyncio.run(runs(False))
+    heuristic, exact = asyncio.run(rules(True)), asyncio.run(rules(False))
     assert "missing_mass" in heuristic and "missing_mass" not in exact
-    assert sum(heuristic_drawn) < sum(exact_drawn)
+    assert "saturation" in exact  # the sampler-only estimate stands in where draws are not the model's
 
 
 def test_missing_mass_counts_singletons() -> None:
@@ -192,10 +186,35 @@ def test_an_adaptive_first_wave_starts_with_candidate_zero() -> None:
 
 async def fake_run(config: SharpeningConfig, words: list[str]) -> tuple[list[Candidate], object]:
     """Candidate i answers words[i % len] (a four-token trace) on the fake engine."""
-    engine = FakeEngine(scripts=[Script([-1.0] * 4, words=("answer ", w)) for w in words])
+    return await scripted_run(config, [Script([-1.0] * 4, words=("answer ", w)) for w in words])
+
+
+async def scripted_run(config: SharpeningConfig, scripts: list[Script]) -> tuple[list[Candidate], object]:
+    """Candidate i follows scripts[i % len] on the fake engine (a script's length names its sequence)."""
     strategy = build_strategy(config, 10)
-    race = CandidateRace(engine, [1], SamplingSpec(10, top_logprobs=5), "r", Metrics())
+    race = CandidateRace(FakeEngine(scripts=scripts), [1], SamplingSpec(10, top_logprobs=5), "r", Metrics())
     return await race.run(strategy), strategy
+
+
+LIKELY, PRUNED = Script([-0.5] * 3), Script([-1.0] * 4)  # the second falls below the first and is pruned
+
+
+@pytest.mark.parametrize(("certainty", "drawn"), [(0.5, 4), (0.95, 16)])
+async def test_saturation_stops_once_new_sequences_are_rare_enough(certainty: float, drawn: int) -> None:
+    """Draws A, B, A, A in turn: 1 of 4 (then 2 of 8, 4 of 16) is new, a pruned B counting as new."""
+    config = SharpeningConfig(n=16, adaptive=True, certainty=certainty)
+    candidates, strategy = await scripted_run(config, [LIKELY, PRUNED, LIKELY, LIKELY])
+    assert len(candidates) == drawn
+    assert strategy.stopped_by == ("saturation" if drawn < 16 else None)  # type: ignore[attr-defined]
+    assert candidates[1].status is CandidateStatus.PRUNED
+
+
+async def test_saturation_needs_every_sequence_drawn_again() -> None:
+    distinct = [Script([-1.0] * length) for length in range(1, 9)]
+    candidates, strategy = await scripted_run(SharpeningConfig(n=8, adaptive=True), distinct)
+    assert len(candidates) == 8 and strategy.stopped_by is None  # type: ignore[attr-defined]
+    repeated, settled = await scripted_run(SharpeningConfig(n=8, adaptive=True), distinct[:2])
+    assert len(repeated) == 4 and settled.stopped_by == "saturation"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("strategy", ["majority", "confidence"])
