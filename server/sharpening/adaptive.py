@@ -19,9 +19,10 @@ rule's name is reported as `stopped_by`. The rules, each exact or heuristic:
   estimates the chance that the sampler's next draw is a sequence not drawn yet. Stop once it
   is at most 1 - `certainty`: the sampler only repeats what it has drawn, so more draws would
   repeat sequences already ranked.
-- `posterior` (heuristic; majority, confidence): with a uniform prior on the share p of votes
-  between the leading answer and the runner-up (a and b votes), the posterior is
-  Beta(a + 1, b + 1); stop once P(p > 1/2) >= `certainty`.
+- `posterior` (heuristic; majority, confidence): with a uniform prior on the share of votes
+  between the leading answer and the runner-up (a and b votes), the runner-up's share is
+  Beta(b + 1, a + 1); stop once the posterior probability that the leader is still strictly
+  ahead when the cap is reached (every remaining vote going to one of the two) is >= `certainty`.
 """
 
 from __future__ import annotations
@@ -101,22 +102,36 @@ def missing_mass(candidates: list[Candidate]) -> float:
     return sum(1 for count in keys.values() if count == 1) / len(ended)
 
 
-def leader_stays_ahead(leader_votes: int, runner_up_votes: int) -> float:
-    """P(p > 1/2) for p ~ Beta(a + 1, b + 1): the posterior that the leader truly leads the runner-up.
+def leader_holds(leader_votes: int, runner_up_votes: int, remaining: int) -> float:
+    """The posterior probability that the leader is still strictly ahead after `remaining` more votes.
 
-    For whole numbers this is P(Binomial(a + b + 1, 1/2) <= a).
+    The runner-up's share of the two answers' votes is Beta(b + 1, a + 1) (uniform prior); with
+    every remaining vote going to one of the two (the widest swing), the runner-up gains j of
+    them, j ~ Beta-Binomial(remaining, b + 1, a + 1), and the leader holds while a + r - j > b + j.
+    As `remaining` grows this tends to P(share < 1/2), the posterior that the leader truly leads.
     """
-    trials = leader_votes + runner_up_votes + 1
-    return math.fsum(math.comb(trials, k) for k in range(leader_votes + 1)) / 2.0**trials
+    a, b, r = leader_votes, runner_up_votes, remaining
+    if a - b > r:
+        return 1.0  # no remaining votes can undo the lead: certain, not estimated
+
+    def log_beta(x: float, y: float) -> float:
+        return math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y)
+
+    prior = log_beta(b + 1, a + 1)
+    return math.fsum(math.comb(r, j) * math.exp(log_beta(j + b + 1, r - j + a + 1) - prior)
+                     for j in range(r + 1) if a + r - j > b + j)
 
 
-def settled_vote(leader: str | None, answers: list[str | None], certainty: float) -> bool:
-    """True once the posterior that `leader` stays ahead of every other answer reaches `certainty`."""
+def settled_vote(leader: str | None, answers: list[str | None], remaining: int, certainty: float) -> bool:
+    """True once the posterior that `leader` still leads every other answer at the cap reaches `certainty`.
+
+    `remaining`: the votes still to come (running candidates and those not drawn yet).
+    """
     votes = Counter(a for a in answers if a is not None)
     if leader is None or leader not in votes:
         return False
     runner_up = max((v for a, v in votes.items() if a != leader), default=0)
-    return leader_stays_ahead(votes[leader], runner_up) >= certainty
+    return leader_holds(votes[leader], runner_up, remaining) >= certainty
 
 
 class Waves(Drawing):
@@ -204,7 +219,9 @@ class AdaptiveMajority(Waves, Majority):
         if leader is None:
             return None
         answers = [self.answers[c.index] for c in completed]
-        return "posterior" if settled_vote(self.answers[leader.index], answers, self.certainty) else None
+        remaining = self.n - len(self.drawn) + len(self.running())
+        settled = settled_vote(self.answers[leader.index], answers, remaining, self.certainty)
+        return "posterior" if settled else None
 
 
 class AdaptiveDeepConf(Waves, DeepConf):
@@ -237,4 +254,5 @@ class AdaptiveDeepConf(Waves, DeepConf):
             return None
         answers = [extract_answer(c.text, self.pattern) for c in voters]
         winner = extract_answer(leader.text, self.pattern)
-        return "posterior" if settled_vote(winner, answers, self.certainty) else None
+        remaining = self.n - len(self.drawn) + len(self.running())
+        return "posterior" if settled_vote(winner, answers, remaining, self.certainty) else None

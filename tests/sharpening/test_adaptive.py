@@ -16,7 +16,7 @@ from server.sharpening import Candidate, CandidateStatus, InvalidSharpening, Sha
 from server.sharpening.adaptive import (
     AdaptiveBestOfN,
     certified_mode,
-    leader_stays_ahead,
+    leader_holds,
     missing_mass,
     settled_vote,
     wave_size,
@@ -158,13 +158,31 @@ def test_missing_mass_counts_singletons() -> None:
     assert missing_mass([]) == 1.0
 
 
-def test_the_beta_posterior_of_the_leader() -> None:
-    assert leader_stays_ahead(2, 0) == pytest.approx(7 / 8)
-    assert leader_stays_ahead(4, 0) == pytest.approx(31 / 32)
-    assert leader_stays_ahead(3, 3) == pytest.approx(0.5)
-    assert settled_vote("7", ["7"] * 4 + [None], 0.95)
-    assert not settled_vote("7", ["7"] * 4 + ["8"], 0.95)
-    assert not settled_vote(None, [None, None], 0.5)
+def test_the_posterior_that_the_leader_holds_to_the_cap() -> None:
+    # two votes to none, two to come: the runner-up takes both with probability B(3, 3) / B(1, 3)
+    assert leader_holds(2, 0, 2) == pytest.approx(1 - (1 / 30) / (1 / 3))
+    assert leader_holds(3, 1, 1) == 1.0 and leader_holds(3, 1, 2) < 1.0  # a lead of 2 survives 1 vote
+    assert leader_holds(2, 2, 0) == 0.0  # a tie is not a lead
+    for a, b in ((2, 0), (4, 0), (5, 3)):  # many votes to come: P(Binomial(a + b + 1, 1/2) <= a)
+        trials = a + b + 1
+        truly_leads = sum(math.comb(trials, k) for k in range(a + 1)) / 2**trials
+        assert leader_holds(a, b, 400) == pytest.approx(truly_leads, abs=2e-3)
+    assert settled_vote("7", ["7"] * 4 + [None], 28, 0.95)
+    assert not settled_vote("7", ["7"] * 4 + ["8"], 28, 0.95)
+    assert settled_vote("7", ["7"] * 4 + ["8"], 2, 0.95)  # the lead of 3 survives any 2 votes
+    assert not settled_vote(None, [None, None], 2, 0.5)
+
+
+def test_the_posterior_matches_simulated_votes() -> None:
+    """Draw the runner-up's share from its posterior, then the remaining votes: how often the leader holds."""
+    rng = random.Random(7)
+    for a, b, r in ((3, 1, 4), (2, 0, 6), (6, 3, 16)):
+        holds = 0
+        for _ in range(20_000):
+            share = rng.betavariate(b + 1, a + 1)
+            gained = sum(rng.random() < share for _ in range(r))
+            holds += a + r - gained > b + gained
+        assert holds / 20_000 == pytest.approx(leader_holds(a, b, r), abs=0.01)
 
 
 def test_adaptive_is_only_for_strategies_that_draw_whole_candidates() -> None:
