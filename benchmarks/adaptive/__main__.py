@@ -1,8 +1,9 @@
 """Adaptive stopping against drawing every candidate: `python -m benchmarks.adaptive`.
 
 The quality tasks (arithmetic, gsm8k, arc_easy) through greedy decoding and through best_of_n and
-majority at each cap n (default 8, 16, 32), with `sharpening.adaptive` off and on, one request at
-a time, each item seeded by its id. best_of_n runs with the server's defaults (a greedy candidate
+majority at each cap n (default 8, 16, 32), with `sharpening.adaptive` off and on (on at the
+server's default certainty, and at each `--certainty` besides), one request at a time, each item
+seeded by its id. best_of_n runs with the server's defaults (a greedy candidate
 and the candidate temperature when no temperature is sent), majority at its own default of 1.0.
 The report gives per task: accuracy, the paired 95 % interval of each adaptive way against the
 same strategy and cap drawn in full, generated tokens per item (and their ratio to the full way),
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 GREEDY = "greedy"
 
 
-def ways(caps: list[int], task: Task) -> dict[str, dict[str, Any]]:
+def ways(caps: list[int], task: Task, certainties: Sequence[float] = ()) -> dict[str, dict[str, Any]]:
     """Request fields of each way: greedy, then each strategy and cap, in full and adaptive."""
     found: dict[str, dict[str, Any]] = {GREEDY: {"temperature": 0.0, "sharpening": {"strategy": "none"}}}
     for strategy in ("best_of_n", "majority"):
@@ -36,26 +38,36 @@ def ways(caps: list[int], task: Task) -> dict[str, dict[str, Any]]:
             sharpening: dict[str, Any] = {"strategy": strategy, "n": cap}
             if strategy == "majority":
                 sharpening["answer_pattern"] = task.answer_pattern
-            found[way_name(strategy, cap, False)] = {"sharpening": sharpening}
+            found[way_name(strategy, cap)] = {"sharpening": sharpening}
             found[way_name(strategy, cap, True)] = {"sharpening": sharpening | {"adaptive": True}}
+            for certainty in certainties:
+                found[way_name(strategy, cap, True, certainty)] = {
+                    "sharpening": sharpening | {"adaptive": True, "certainty": certainty}}
     return found
 
 
-def way_name(strategy: str, cap: int, adaptive: bool) -> str:
-    """How a way is named in the cache and the report."""
-    return f"{strategy}-{cap}{' adaptive' if adaptive else ''}"
+def way_name(strategy: str, cap: int, adaptive: bool = False, certainty: float | None = None) -> str:
+    """How a way is named in the cache and the report: `majority-16 adaptive c0.8`."""
+    return f"{strategy}-{cap}{' adaptive' if adaptive else ''}{f' c{certainty:g}' if certainty else ''}"
 
 
-def collect(url: str, tasks: dict[str, list[Item]], caps: list[int], path: Path) -> Answers:
+def full_way(way: str) -> str:
+    """The way an adaptive one is compared with: the same strategy and cap, drawn in full."""
+    return way.split(" adaptive")[0]
+
+
+def collect(url: str, tasks: dict[str, list[Item]], caps: list[int], path: Path,
+            certainties: Sequence[float] = ()) -> Answers:
     """Every item through every way (item by item), appending each answer to `path`."""
     steps = [(name, item, way, fields) for name, items in tasks.items()
-             for item in items for way, fields in ways(caps, TASKS[name]).items()]
+             for item in items for way, fields in ways(caps, TASKS[name], certainties).items()]
     return collect_answers(url, steps, path)
 
 
-def task_section(task: Task, items: list[Item], caps: list[int], found: Answers, plot: Path) -> list[str]:
+def task_section(task: Task, items: list[Item], caps: list[int], found: Answers, plot: Path,
+                 certainties: Sequence[float] = ()) -> list[str]:
     """One task's table (adaptive against full, cost, stopping rules) and its Pareto plot."""
-    answers, results = graded_ways(task.name, items, found, list(ways(caps, task)))
+    answers, results = graded_ways(task.name, items, found, list(ways(caps, task, certainties)))
     tokens = {way: statistics.fmean(r["generated_tokens"] for r in rs) for way, rs in answers.items()}
     lines = [
         f"### {task.name} ({len(items)} items, max_tokens {task.max_tokens})", "",
@@ -65,7 +77,7 @@ def task_section(task: Task, items: list[Item], caps: list[int], found: Answers,
     ]
     for way, result in results.items():
         rs = answers[way]
-        full = way.removesuffix(" adaptive")
+        full = full_way(way)
         adaptive = full != way
         rules = Counter(r["stopped_by"] or "-" for r in rs)
         versus_full = paired_interval(result, results[full]) if adaptive else "-"
@@ -89,6 +101,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--items", nargs=3, type=int, default=[40, 20, 40], metavar=("ARITH", "GSM8K", "ARC"),
                         help="items of arithmetic, gsm8k and arc_easy")
     parser.add_argument("--caps", nargs="+", type=int, default=[8, 16, 32], help="candidate caps n")
+    parser.add_argument("--certainty", nargs="*", type=float, default=[0.8],
+                        help="adaptive ways at these `sharpening.certainty` values too")
     parser.add_argument("--enforce-eager", action="store_true", help="start the server without torch.compile")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     return parser.parse_args()
@@ -102,15 +116,17 @@ def main() -> None:
                                                                    args.items, strict=True) if count}
     args.out.mkdir(parents=True, exist_ok=True)
     with given_or_started_server(args.url, args.enforce_eager, args.out / "adaptive_server.log") as url:
-        found = collect(url, tasks, args.caps, args.out / "adaptive_raw.jsonl")
+        found = collect(url, tasks, args.caps, args.out / "adaptive_raw.jsonl", args.certainty)
     parts = [
         "# Adaptive stopping against drawing every candidate", "",
         f"Machine: {machine()}. One request at a time, each item seeded by its id. Paired intervals are "
         "over items (normal approximation), in percentage points; 'of full' is the adaptive way's "
-        "generated tokens over the same strategy and cap drawn in full.", "",
+        "generated tokens over the same strategy and cap drawn in full. Ways ending in `cX` stop at "
+        "`sharpening.certainty` X instead of the default 0.95.", "",
     ]
     for name, items in tasks.items():
-        parts += task_section(TASKS[name], items, args.caps, found, args.out / f"adaptive_{name}.png")
+        parts += task_section(TASKS[name], items, args.caps, found, args.out / f"adaptive_{name}.png",
+                              args.certainty)
     (args.out / "adaptive.md").write_text("\n".join(parts))
 
 

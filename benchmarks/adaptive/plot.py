@@ -21,7 +21,7 @@ def pareto_plot(task: str, points: dict[str, tuple[float, MethodResult]], path: 
     for way, (tokens, result) in points.items():
         strategy = way.split("-")[0]
         color = STYLE.get(strategy, "black")
-        adaptive = way.endswith("adaptive")
+        adaptive = " adaptive" in way
         low, high = 100 * (result.accuracy - result.ci_low), 100 * (result.ci_high - result.accuracy)
         ax.errorbar([tokens], [100 * result.accuracy], yerr=[[low], [high]],
                     color=color, marker="*" if strategy == "greedy" else "o", markersize=8, capsize=3,

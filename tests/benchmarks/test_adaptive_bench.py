@@ -18,15 +18,19 @@ def test_collect_and_report(tmp_path: Path) -> None:
     task, items = TASKS["arithmetic"], load_task("arithmetic", 2)
     raw = tmp_path / "raw.jsonl"
     with live_server(engine) as url:
-        found = collect(url, {"arithmetic": items}, [4], raw)
-        again = collect(url, {"arithmetic": items}, [4], raw)  # everything cached: no request
-    assert len(found) == len(again) == len(cached_answers(raw)) == 2 * len(ways([4], task)) == 10
+        found = collect(url, {"arithmetic": items}, [4], raw, [0.8])
+        again = collect(url, {"arithmetic": items}, [4], raw, [0.8])  # everything cached: no request
+    assert len(found) == len(again) == len(cached_answers(raw)) == 2 * len(ways([4], task, [0.8])) == 14
     adaptive = found[("arithmetic", items[0].id, "majority-4 adaptive")]
     assert adaptive["stopped_by"] == "posterior" and adaptive["candidates_drawn"] == 4
     assert found[("arithmetic", items[0].id, "majority-4")]["candidates_drawn"] == 4
-    lines = task_section(task, items, [4], found, tmp_path / "plot.png")
+    looser = found[("arithmetic", items[0].id, "majority-4 adaptive c0.8")]  # 2 to 0, 2 to come: 0.9
+    assert looser["stopped_by"] == "posterior" and looser["candidates_drawn"] == 2
+    lines = task_section(task, items, [4], found, tmp_path / "plot.png", [0.8])
     table = "\n".join(lines)
     assert "| majority-4 adaptive |" in table and "posterior 2" in table
+    looser_row = next(line for line in lines if line.startswith("| majority-4 adaptive c0.8 |"))
+    assert "| +0.0 (+0.0 to +0.0) |" in looser_row and "| 0.50 |" in looser_row  # vs majority-4, its tokens
     assert (tmp_path / "plot.png").stat().st_size > 0
 
 
