@@ -7,7 +7,8 @@ i; the candidates of a wave start together and end in order of length, as in a b
 candidate has generated as many tokens as the one whose end stopped the drawing. Pruning is off
 on both sides (the cache has no per-token log-probabilities), so token counts are those of
 unpruned drawing. "Decode steps" sums each wave's longest candidate: the latency of waves run one
-after the other, against one wave of n for the full way. No server is started.
+after the other, against one wave of n for the full way. Ways ending in `cX` stop at
+`sharpening.certainty` X instead of the default 0.95. No server is started.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import argparse
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +87,9 @@ def sample(selected: Candidate | None, task: Task, answer: str) -> Sample:
                   True, None, task.check(text, answer))
 
 
-def task_section(task: Task, records: list[dict[str, Any]], caps: list[int]) -> list[str]:
-    """One task's table: each strategy and cap, full and adaptive, with the paired difference."""
+def task_section(task: Task, records: list[dict[str, Any]], caps: list[int],
+                 certainties: Sequence[float] = ()) -> list[str]:
+    """One task's table: each strategy and cap, full and adaptive (each certainty), paired differences."""
     lines = [
         f"### {task.name} ({len(records)} items, max_tokens {task.max_tokens})", "",
         "| way | accuracy | adaptive - full (paired 95 %) | tokens / item | of full | "
@@ -98,37 +101,40 @@ def task_section(task: Task, records: list[dict[str, Any]], caps: list[int]) -> 
     lines.append(f"| greedy | {100 * greedy.accuracy:.1f} % | - | - | - | - | 1 | - |")
     for strategy in ("best_of_n", "majority"):
         for cap in caps:
-            rows: dict[bool, list[Replay]] = {}
-            for adaptive in (False, True):
-                config = SharpeningConfig(strategy=strategy, n=cap, prune=False, adaptive=adaptive,
-                                          answer_pattern=task.answer_pattern)
-                rows[adaptive] = [replay(config, r["sampled"]["candidates"], task.max_tokens)
-                                  for r in records]
+            configs = {f"{strategy}-{cap}": SharpeningConfig(
+                strategy=strategy, n=cap, prune=False, answer_pattern=task.answer_pattern)}
+            configs[f"{strategy}-{cap} adaptive"] = replace(configs[f"{strategy}-{cap}"], adaptive=True)
+            for certainty in certainties:
+                configs[f"{strategy}-{cap} adaptive c{certainty:g}"] = replace(
+                    configs[f"{strategy}-{cap}"], adaptive=True, certainty=certainty)
+            rows = {way: [replay(config, r["sampled"]["candidates"], task.max_tokens) for r in records]
+                    for way, config in configs.items()}
             results = {
-                adaptive: summarize(f"{strategy}-{cap}", cap, [
+                way: summarize(way, cap, [
                     [sample(row.selected, task, r["answer"])] for row, r in zip(rs, records, strict=True)
                 ])
-                for adaptive, rs in rows.items()
+                for way, rs in rows.items()
             }
-            full_tokens = statistics.fmean(row.tokens for row in rows[False])
-            for adaptive, rs in rows.items():
-                lines.append(table_row(f"{strategy}-{cap}", adaptive, rs, results, full_tokens))
+            full = f"{strategy}-{cap}"
+            full_tokens = statistics.fmean(row.tokens for row in rows[full])
+            for way, rs in rows.items():
+                lines.append(table_row(way, rs, results[way], results[full], full_tokens))
     return [*lines, ""]
 
 
-def table_row(way: str, adaptive: bool, rows: list[Replay], results: dict[bool, MethodResult],
+def table_row(way: str, rows: list[Replay], result: MethodResult, full: MethodResult,
               full_tokens: float) -> str:
-    """One way's line of the table."""
+    """One way's line of the table (an adaptive one compared with `full`)."""
     tokens = statistics.fmean(row.tokens for row in rows)
     versus, rules = "-", "-"
-    if adaptive:
-        mean, low, high = paired_difference(results[True], results[False])
+    if result is not full:
+        mean, low, high = paired_difference(result, full)
         versus = f"{100 * mean:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})"
         counts = Counter(row.stopped_by or "-" for row in rows)
         rules = ", ".join(f"{k} {v}" for k, v in counts.most_common())
-    accuracy = 100 * results[adaptive].accuracy
+    accuracy = 100 * result.accuracy
     steps = statistics.fmean(row.steps for row in rows)
-    return (f"| {way}{' adaptive' if adaptive else ''} | {accuracy:.1f} % | {versus} | "
+    return (f"| {way} | {accuracy:.1f} % | {versus} | "
             f"{tokens:.0f} | {tokens / full_tokens:.2f} | {steps:.0f} | "
             f"{statistics.fmean(row.drawn for row in rows):.1f} | {rules} |")
 
@@ -139,13 +145,15 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=["arithmetic", "gsm8k", "arc_easy"])
     parser.add_argument("--caps", nargs="+", type=int, default=[8, 16, 32])
+    parser.add_argument("--certainty", nargs="*", type=float, default=[0.8, 0.7],
+                        help="adaptive ways at these `sharpening.certainty` values too (default 0.95)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     log_progress()
     parts = ["# Adaptive stopping replayed on cached candidates", "", (__doc__ or "").split("\n\n", 1)[1]]
     for name in args.tasks:
         records = read_records(raw_path(RESULTS, name))
-        parts += task_section(TASKS[name], records, args.caps)
+        parts += task_section(TASKS[name], records, args.caps, args.certainty)
     (args.out / "adaptive_offline.md").write_text("\n".join(parts))
 
 
