@@ -57,7 +57,7 @@ class Metrics:
         self.stopped_early = Counter(
             "whetstone_stopped_early",
             "Jobs whose drawing a rule ended early "
-            "(budget, certificate, missing_mass, saturation, posterior).",
+            "(budget, certificate, missing_mass, repeated_leader, posterior).",
             ["rule"],
             registry=r,
         )

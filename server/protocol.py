@@ -68,8 +68,7 @@ class SharpeningParams(BaseModel):
     )
     certainty: float | None = Field(
         None, ge=0.5, lt=1.0, description="adaptive majority/confidence: stop once the posterior "
-        "probability that the leading answer stays ahead reaches this; adaptive best_of_n: stop "
-        "(saturation) once the estimated chance of drawing a new sequence is at most 1 minus this.",
+        "probability that the leading answer still leads when the cap is reached is at least this.",
     )
 
 

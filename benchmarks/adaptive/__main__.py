@@ -1,9 +1,9 @@
 """Adaptive stopping against drawing every candidate: `python -m benchmarks.adaptive`.
 
 The quality tasks (arithmetic, gsm8k, arc_easy) through greedy decoding and through best_of_n and
-majority at each cap n (default 8, 16, 32), with `sharpening.adaptive` off and on (on at the
-server's default certainty, and at each `--certainty` besides), one request at a time, each item
-seeded by its id. best_of_n runs with the server's defaults (a greedy candidate
+majority at each cap n (default 8, 16, 32), with `sharpening.adaptive` off and on (majority on at
+the server's default certainty, and at each `--certainty` besides), one request at a time, each
+item seeded by its id. best_of_n runs with the server's defaults (a greedy candidate
 and the candidate temperature when no temperature is sent), majority at its own default of 1.0.
 The report gives per task: accuracy, the paired 95 % interval of each adaptive way against the
 same strategy and cap drawn in full, generated tokens per item (and their ratio to the full way),
@@ -40,7 +40,7 @@ def ways(caps: list[int], task: Task, certainties: Sequence[float] = ()) -> dict
                 sharpening["answer_pattern"] = task.answer_pattern
             found[way_name(strategy, cap)] = {"sharpening": sharpening}
             found[way_name(strategy, cap, True)] = {"sharpening": sharpening | {"adaptive": True}}
-            for certainty in certainties:
+            for certainty in certainties if strategy == "majority" else ():  # best_of_n's rules ignore it
                 found[way_name(strategy, cap, True, certainty)] = {
                     "sharpening": sharpening | {"adaptive": True, "certainty": certainty}}
     return found
@@ -102,7 +102,7 @@ def parse_args() -> argparse.Namespace:
                         help="items of arithmetic, gsm8k and arc_easy")
     parser.add_argument("--caps", nargs="+", type=int, default=[8, 16, 32], help="candidate caps n")
     parser.add_argument("--certainty", nargs="*", type=float, default=[0.8],
-                        help="adaptive ways at these `sharpening.certainty` values too")
+                        help="adaptive majority at these `sharpening.certainty` values too")
     parser.add_argument("--enforce-eager", action="store_true", help="start the server without torch.compile")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     return parser.parse_args()

@@ -104,7 +104,7 @@ def task_section(task: Task, records: list[dict[str, Any]], caps: list[int],
             configs = {f"{strategy}-{cap}": SharpeningConfig(
                 strategy=strategy, n=cap, prune=False, answer_pattern=task.answer_pattern)}
             configs[f"{strategy}-{cap} adaptive"] = replace(configs[f"{strategy}-{cap}"], adaptive=True)
-            for certainty in certainties:
+            for certainty in certainties if strategy == "majority" else ():  # best_of_n's rules ignore it
                 configs[f"{strategy}-{cap} adaptive c{certainty:g}"] = replace(
                     configs[f"{strategy}-{cap}"], adaptive=True, certainty=certainty)
             rows = {way: [replay(config, r["sampled"]["candidates"], task.max_tokens) for r in records]
@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["arithmetic", "gsm8k", "arc_easy"])
     parser.add_argument("--caps", nargs="+", type=int, default=[8, 16, 32])
     parser.add_argument("--certainty", nargs="*", type=float, default=[0.8, 0.7],
-                        help="adaptive ways at these `sharpening.certainty` values too (default 0.95)")
+                        help="adaptive majority at these `sharpening.certainty` values too (default 0.95)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     log_progress()

@@ -15,10 +15,10 @@ rule's name is reported as `stopped_by`. The rules, each exact or heuristic:
 - `missing_mass` (heuristic; best_of_n, only when candidates are samples of the model itself):
   the Good-Turing estimate of the probability not yet seen is N1 / N (N1 sequences drawn
   exactly once out of N). Stop once the leader's probability exceeds it.
-- `saturation` (heuristic; best_of_n, however the candidates were drawn): the same N1 / N
-  estimates the chance that the sampler's next draw is a sequence not drawn yet. Stop once it
-  is at most 1 - `certainty`: the sampler only repeats what it has drawn, so more draws would
-  repeat sequences already ranked.
+- `repeated_leader` (heuristic; best_of_n, however the candidates were drawn): the leading
+  finished sequence has been drawn at least twice. Then no single draw was needed for the
+  selection (leave any one out and the leader stays), so the leave-one-out estimate of the
+  chance that one more draw changes it is 0.
 - `posterior` (heuristic; majority, confidence): with a uniform prior on the share of votes
   between the leading answer and the runner-up (a and b votes), the runner-up's share is
   Beta(b + 1, a + 1); stop once the posterior probability that the leader is still strictly
@@ -102,6 +102,12 @@ def missing_mass(candidates: list[Candidate]) -> float:
     return sum(1 for count in keys.values() if count == 1) / len(ended)
 
 
+def drawn_again(leader: Candidate, candidates: list[Candidate]) -> bool:
+    """True when another finished candidate is the same sequence as `leader`."""
+    return any(c is not leader and c.status is CandidateStatus.FINISHED and c.token_ids == leader.token_ids
+               for c in candidates)
+
+
 def leader_holds(leader_votes: int, runner_up_votes: int, remaining: int) -> float:
     """The posterior probability that the leader is still strictly ahead after `remaining` more votes.
 
@@ -168,13 +174,12 @@ class Waves(Drawing):
 
 
 class AdaptiveBestOfN(Waves, BestOfN):
-    """best_of_n in waves: stops on the exact certificate, or on the missing-mass or saturation heuristic."""
+    """best_of_n in waves: stops on the exact certificate, or on the missing-mass or repeated-leader rule."""
 
     def __init__(self, config: SharpeningConfig, max_tokens: int, keep: int, from_model: bool) -> None:
         super().__init__(config, max_tokens, keep)
         self.exact = config.length_penalty == 0.0 and keep == 1  # the certificate is about one sequence
         self.from_model = from_model
-        self.certainty = config.certainty
         self.choices = keep
 
     def draw_wave(self, count: int) -> list[Decision]:
@@ -182,7 +187,7 @@ class AdaptiveBestOfN(Waves, BestOfN):
         return self.draw_fresh(count)
 
     def settled(self) -> str | None:
-        """`certificate` when the leader is proven the mode; `missing_mass` or `saturation` when likely."""
+        """`certificate` when the leader is proven the mode; a heuristic's name when it is likely."""
         if self.exact and certified_mode(self.drawn) is not None:
             return "certificate"
         if self.running():
@@ -190,10 +195,9 @@ class AdaptiveBestOfN(Waves, BestOfN):
         leader = self.select(self.drawn)
         if leader is None or leader.status is not CandidateStatus.FINISHED:
             return None
-        unseen = missing_mass(self.drawn)
-        if self.from_model and math.exp(leader.logprob_sum) > unseen:  # needs samples of the model
+        if self.from_model and math.exp(leader.logprob_sum) > missing_mass(self.drawn):  # model samples only
             return "missing_mass"
-        return "saturation" if unseen <= 1.0 - self.certainty else None
+        return "repeated_leader" if drawn_again(leader, self.drawn) else None
 
 
 class AdaptiveMajority(Waves, Majority):

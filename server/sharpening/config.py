@@ -55,7 +55,7 @@ class SharpeningConfig:
     beam_width: int = 4
     max_total_tokens: int | None = None  # the request's token budget, all candidates together
     adaptive: bool = False  # draw in growing waves, n being the cap, and stop once settled
-    certainty: float = 0.95  # adaptive: majority/confidence's posterior, best_of_n's saturation
+    certainty: float = 0.95  # adaptive majority/confidence: posterior that the leader still leads at the cap
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -20,7 +20,7 @@ def test_collect_and_report(tmp_path: Path) -> None:
     with live_server(engine) as url:
         found = collect(url, {"arithmetic": items}, [4], raw, [0.8])
         again = collect(url, {"arithmetic": items}, [4], raw, [0.8])  # everything cached: no request
-    assert len(found) == len(again) == len(cached_answers(raw)) == 2 * len(ways([4], task, [0.8])) == 14
+    assert len(found) == len(again) == len(cached_answers(raw)) == 2 * len(ways([4], task, [0.8])) == 12
     adaptive = found[("arithmetic", items[0].id, "majority-4 adaptive")]
     assert adaptive["stopped_by"] == "posterior" and adaptive["candidates_drawn"] == 4
     assert found[("arithmetic", items[0].id, "majority-4")]["candidates_drawn"] == 4

@@ -12,7 +12,14 @@ import pytest
 from server.engines import SamplingSpec
 from server.metrics import Metrics
 from server.race import CandidateRace
-from server.sharpening import Candidate, CandidateStatus, InvalidSharpening, SharpeningConfig, build_strategy
+from server.sharpening import (
+    Candidate,
+    CandidateStatus,
+    InvalidSharpening,
+    SharpeningConfig,
+    adaptive,
+    build_strategy,
+)
 from server.sharpening.adaptive import (
     AdaptiveBestOfN,
     certified_mode,
@@ -124,8 +131,11 @@ async def adaptive_run(
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
-def test_adaptive_best_of_n_stops_on_the_certificate_only_at_the_mode(temperature: float) -> None:
+def test_adaptive_best_of_n_stops_on_the_certificate_only_at_the_mode(
+    temperature: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Candidates drawn at any temperature: the raw probabilities of what was drawn prove the mode."""
+    monkeypatch.setattr(adaptive, "drawn_again", lambda leader, candidates: False)  # the heuristic off
 
     async def runs() -> list[tuple[str | None, tuple[int, ...], int]]:
         found = []
@@ -149,7 +159,7 @@ def test_the_missing_mass_heuristic_is_only_for_samples_of_the_model() -> None:
 
     heuristic, exact = asyncio.run(rules(True)), asyncio.run(rules(False))
     assert "missing_mass" in heuristic and "missing_mass" not in exact
-    assert "saturation" in exact  # the sampler-only estimate stands in where draws are not the model's
+    assert "repeated_leader" in exact  # the rule for any sampler stands in where draws are not the model's
 
 
 def test_missing_mass_counts_singletons() -> None:
@@ -214,25 +224,30 @@ async def scripted_run(config: SharpeningConfig, scripts: list[Script]) -> tuple
     return await race.run(strategy), strategy
 
 
-LIKELY, PRUNED = Script([-0.5] * 3), Script([-1.0] * 4)  # the second falls below the first and is pruned
+LIKELY, LESS, PRUNED = Script([-0.5] * 3), Script([-0.5] * 5), Script([-1.0] * 4)
 
 
-@pytest.mark.parametrize(("certainty", "drawn"), [(0.5, 4), (0.95, 16)])
-async def test_saturation_stops_once_new_sequences_are_rare_enough(certainty: float, drawn: int) -> None:
-    """Draws A, B, A, A in turn: 1 of 4 (then 2 of 8, 4 of 16) is new, a pruned B counting as new."""
-    config = SharpeningConfig(n=16, adaptive=True, certainty=certainty)
-    candidates, strategy = await scripted_run(config, [LIKELY, PRUNED, LIKELY, LIKELY])
-    assert len(candidates) == drawn
-    assert strategy.stopped_by == ("saturation" if drawn < 16 else None)  # type: ignore[attr-defined]
-    assert candidates[1].status is CandidateStatus.PRUNED
+@pytest.mark.parametrize(
+    ("scripts", "drawn", "rule"),
+    [
+        ([LIKELY], 2, "repeated_leader"),  # the first wave draws the leader twice
+        ([LIKELY, LESS], 4, "repeated_leader"),  # A, B, then A again: stop after the second wave
+        ([LIKELY] + [PRUNED] * 15, 16, None),  # the leader is drawn once
+    ],
+)
+async def test_the_repeated_leader_rule(scripts: list[Script], drawn: int, rule: str | None) -> None:
+    candidates, strategy = await scripted_run(SharpeningConfig(n=16, adaptive=True), scripts)
+    assert len(candidates) == drawn and strategy.stopped_by == rule  # type: ignore[attr-defined]
 
 
-async def test_saturation_needs_every_sequence_drawn_again() -> None:
-    distinct = [Script([-1.0] * length) for length in range(1, 9)]
-    candidates, strategy = await scripted_run(SharpeningConfig(n=8, adaptive=True), distinct)
-    assert len(candidates) == 8 and strategy.stopped_by is None  # type: ignore[attr-defined]
-    repeated, settled = await scripted_run(SharpeningConfig(n=8, adaptive=True), distinct[:2])
-    assert len(repeated) == 4 and settled.stopped_by == "saturation"  # type: ignore[attr-defined]
+async def test_a_repeated_sequence_that_is_not_the_leader_does_not_stop() -> None:
+    """B and A, then B and B: the repeated B is beaten by A, drawn once; only A drawn again would stop."""
+    shorter = Script([-0.1, -1.9])  # B ends before A, less likely, so it is never pruned
+    scripts = [shorter, LIKELY, shorter, shorter]
+    candidates, strategy = await scripted_run(SharpeningConfig(n=4, adaptive=True), scripts)
+    statuses = [c.status for c in candidates]
+    assert statuses == [CandidateStatus.FINISHED] * 4 and strategy.stopped_by is None  # type: ignore[attr-defined]
+    assert strategy.select(candidates) is candidates[1]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("strategy", ["majority", "confidence"])
