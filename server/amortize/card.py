@@ -46,6 +46,7 @@ FACT_LABELS = {
     "length_penalty": "length penalty of the reward score",
     "num_generations": "samples per prompt (leave-one-out group)",
     "processes": "training processes (data-parallel)",
+    "precision_used": "precision trained in (what --precision auto chose)",
     "merged": "merged model directory",
 }
 

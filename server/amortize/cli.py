@@ -171,8 +171,9 @@ def finish(args: argparse.Namespace, kind: Kind, model_dir: Path, source: str, f
            record: dict[str, Any], metrics: dict[str, list[float]]) -> None:
     """On the main process: merge when asked, write the card, print OUT."""
     from server.amortize.card import build_card, write_card
-    from server.amortize.training import merge_adapter
+    from server.amortize.training import merge_adapter, use_bf16
 
+    facts = facts | {"precision_used": "bf16" if use_bf16(args.precision) else "fp32"}  # what auto chose
     if args.merge:
         facts = facts | {"merged": str(merge_adapter(model_dir, args.out))}
     card = build_card(kind=kind, base_model=model_dir, base_fingerprint=model_fingerprint(model_dir),

@@ -35,10 +35,10 @@ def test_two_processes_train_one_adapter_each_command(tiny_model: Path, tmp_path
 
     launch("sharpen-sft", *common, "--out", str(tmp_path / "sft"), "--batch-size", "1")
     sft = json.loads((tmp_path / "sft" / "card.json").read_text())
-    assert (sft["processes"], sft["steps"], sft["examples"]) == (2, 2, 4)
+    assert (sft["processes"], sft["steps"], sft["examples"], sft["precision_used"]) == (2, 2, 4, "fp32")
 
     launch("sharpen-rl", *common, "--out", str(tmp_path / "rl"), "--batch-size", "2",
            "--num-generations", "2", "--max-tokens", "4")
     rl = json.loads((tmp_path / "rl" / "card.json").read_text())
-    assert (rl["processes"], rl["steps"], rl["prompts"]) == (2, 2, 4)
+    assert (rl["processes"], rl["steps"], rl["prompts"], rl["precision_used"]) == (2, 2, 4, "fp32")
     assert len(rl["metrics"]["reward"]) == 2
