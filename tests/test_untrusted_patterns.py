@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 
 import httpx
@@ -11,7 +12,10 @@ from tests.conftest import live_server
 from tests.fakes import FakeEngine, Script
 from tests.sharpening.test_patterns import PATHOLOGICAL
 
-HEALTH_BUDGET_S = 0.5
+# Backtracking on the event loop would stall /health for minutes; the budget leaves room for a
+# loaded 2-core CI machine (a full garbage collection or a neighbour process can take a second)
+HEALTH_BUDGET_S = 3.0
+HEALTH_TYPICAL_S = 0.25
 # 40 words, then a character no \w matches: Python's `re` does not finish `^(\w+\s?)*$` on
 # this in minutes (25 words already take longer than any test budget)
 LONG_TEXT = Script([-0.1] * 42, words=("hello ",) * 40 + ("!",))
@@ -56,3 +60,5 @@ async def test_pathological_patterns_answer_while_health_stays_fast() -> None:
     assert statuses == [200] * len(PATHOLOGICAL) + [400] * len(REFUSED)
     assert len(waits) >= 3
     assert max(waits) < HEALTH_BUDGET_S, f"/health waited {max(waits):.3f} s"
+    typical = statistics.median(waits)
+    assert typical < HEALTH_TYPICAL_S, f"/health typically waited {typical:.3f} s"

@@ -28,7 +28,7 @@ def test_pathological_patterns_match_long_text_in_linear_time(pattern: str) -> N
     text = ("hello world " * 4000) + "!" + "a" * 5000
     started = time.perf_counter()
     extract_answer(text, compiled)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 2.0  # RE2: milliseconds; Python re: minutes
 
 
 @pytest.mark.parametrize(
