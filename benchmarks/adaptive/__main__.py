@@ -8,7 +8,8 @@ and the candidate temperature when no temperature is sent), majority at its own 
 The report gives per task: accuracy, the paired 95 % interval of each adaptive way against the
 same strategy and cap drawn in full, generated tokens per item (and their ratio to the full way),
 median latency, candidates drawn and which rule stopped the drawing; and one Pareto plot of
-accuracy against generated tokens. Answers are cached in OUT/adaptive_raw.jsonl (a run resumes).
+accuracy against generated tokens. Answers are cached in OUT/adaptive_raw.jsonl (a run resumes;
+`--report-only` rebuilds the report from them).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.adaptive.plot import pareto_plot
-from benchmarks.common.answers import Answers, collect_answers, graded_ways, paired_interval
+from benchmarks.common.answers import Answers, cached_answers, collect_answers, graded_ways, paired_interval
 from benchmarks.common.datasets import TASKS, Item, Task, load_task
 from benchmarks.common.environment import log_progress, machine
 from benchmarks.common.servers import given_or_started_server
@@ -105,6 +106,8 @@ def parse_args() -> argparse.Namespace:
                         help="adaptive majority at these `sharpening.certainty` values too")
     parser.add_argument("--enforce-eager", action="store_true", help="start the server without torch.compile")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild adaptive.md and the plots from the cached answers (no server)")
     return parser.parse_args()
 
 
@@ -115,8 +118,12 @@ def main() -> None:
     tasks = {name: load_task(name, count) for name, count in zip(("arithmetic", "gsm8k", "arc_easy"),
                                                                    args.items, strict=True) if count}
     args.out.mkdir(parents=True, exist_ok=True)
-    with given_or_started_server(args.url, args.enforce_eager, args.out / "adaptive_server.log") as url:
-        found = collect(url, tasks, args.caps, args.out / "adaptive_raw.jsonl", args.certainty)
+    cache = args.out / "adaptive_raw.jsonl"
+    if args.report_only:
+        found = cached_answers(cache)
+    else:
+        with given_or_started_server(args.url, args.enforce_eager, args.out / "adaptive_server.log") as url:
+            found = collect(url, tasks, args.caps, cache, args.certainty)
     parts = [
         "# Adaptive stopping against drawing every candidate", "",
         f"Machine: {machine()}. One request at a time, each item seeded by its id. Paired intervals are "

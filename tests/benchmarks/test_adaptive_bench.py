@@ -6,6 +6,7 @@ from pathlib import Path
 
 from benchmarks.adaptive.__main__ import collect, task_section, ways
 from benchmarks.adaptive.offline import replay
+from benchmarks.adaptive.plot import family
 from benchmarks.common.answers import cached_answers
 from benchmarks.common.datasets import TASKS, load_task
 from server.sharpening import SharpeningConfig
@@ -42,3 +43,10 @@ def test_the_offline_replay_stops_where_the_server_would() -> None:
     full = replay(SharpeningConfig(n=8, prune=False), [likely, rambling] * 4, 64)
     assert (full.drawn, full.tokens, full.steps, full.stopped_by) == (8, 256, 60, None)
     assert full.selected is not None and full.selected.text == "Answer: 5"
+
+
+def test_plot_groups_ways_by_strategy_certainty_and_cap() -> None:
+    assert family("majority-16 adaptive c0.8") == ("majority c0.8", 16, True)
+    assert family("best_of_n-32") == ("best_of_n", 32, False)
+    assert family("best_of_n-8 adaptive") == ("best_of_n", 8, True)
+    assert family("greedy") == ("greedy", 0, False)
