@@ -132,13 +132,16 @@ def task_section(
 
 
 def plot(results: dict[str, list[MethodStats]], path: Path) -> None:
-    """Accuracy (with Wilson intervals) and base log-likelihood per method, one row per task."""
+    """Accuracy (Wilson intervals) and base log-likelihood per method as horizontal bars, one row per
+    task; a dashed line marks base best-of-8, the accuracy an amortized sample should reach."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(len(results), 2, figsize=(12, 3.8 * len(results)), squeeze=False)
+    tallest = max(len(stats) for stats in results.values())
+    figure, axes = plt.subplots(len(results), 2, figsize=(12, (1.2 + 0.3 * tallest) * len(results)),
+                                squeeze=False)
     for row, (task, stats) in enumerate(results.items()):
         names = [s.method for s in stats]
         colours = ["tab:orange" if name.startswith("sft") else "tab:green" if name.startswith("rl")
@@ -146,17 +149,22 @@ def plot(results: dict[str, list[MethodStats]], path: Path) -> None:
         acc = [100 * s.accuracy for s in stats]
         errors = [[a - 100 * s.interval[0] for a, s in zip(acc, stats, strict=True)],
                   [100 * s.interval[1] - a for a, s in zip(acc, stats, strict=True)]]
-        axes[row][0].bar(names, acc, yerr=errors, color=colours, capsize=3)
-        axes[row][0].set_ylabel("accuracy (%)")
+        axes[row][0].barh(names, acc, xerr=errors, color=colours, capsize=3)
+        reference = next((100 * s.accuracy for s in stats if s.method == "base best-of-8"), None)
+        if reference is not None:
+            axes[row][0].axvline(reference, color="black", linestyle="--", linewidth=1,
+                                 label=f"base best-of-8 ({reference:.1f} %)")
+            axes[row][0].legend(fontsize=8, loc="lower right")
+        axes[row][0].set_xlabel("accuracy (%)")
         axes[row][0].set_title(f"{task}: accuracy, 95% Wilson intervals")
         logliks = [s.loglik or 0.0 for s in stats]
-        axes[row][1].bar(names, logliks, yerr=[s.loglik_half_width or 0.0 for s in stats], color=colours,
-                         capsize=3)
-        axes[row][1].set_ylabel("base log-likelihood of the answer")
+        axes[row][1].barh(names, logliks, xerr=[s.loglik_half_width or 0.0 for s in stats], color=colours,
+                          capsize=3)
+        axes[row][1].set_xlabel("base log-likelihood of the answer (higher is likelier)")
         axes[row][1].set_title(f"{task}: base model log-likelihood (mean, 95%)")
         for axis in axes[row]:
-            axis.tick_params(axis="x", rotation=30)
-            axis.grid(axis="y", alpha=0.3)
+            axis.invert_yaxis()  # the table's order, top to bottom
+            axis.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
