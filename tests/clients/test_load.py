@@ -54,7 +54,7 @@ async def test_duration_bounds_a_closed_loop(asgi_client: AsgiClientFactory) -> 
     async with asgi_client(slow_engine()) as client:
         started = time.perf_counter()
         outcomes, _ = await run_load(client, ITEMS, plan)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0  # 0.15 s of requests plus those in flight
     assert 2 <= len(outcomes) < 60
 
 
