@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,11 @@ RUN_FILE = "run.json"
 MERGED = "merged"
 TRAINER_STATE = "trainer_state.json"  # the last file a checkpoint gets
 Precision = Literal["auto", "bf16", "fp32"]
+
+# TRL checks the installed vLLM release when it is imported and warns when it is newer than the
+# ones TRL's vLLM generation was tested with. The trainers here generate through transformers
+# (TRL's `use_vllm` stays off), so the warning would only alarm whoever runs sharpen-sft/-rl.
+warnings.filterwarnings("ignore", message="TRL currently supports vLLM versions", category=UserWarning)
 
 
 class TrainingError(ValueError):
