@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,6 +31,9 @@ STOP_TIMEOUT = 60.0
 LEFTOVER_TIMEOUT = 15.0
 POLL_INTERVAL = 2.0
 LOG_TAIL_LINES = 20
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+QUIET_PORTS_FROM = 10000
+PORT_TRIES = 64
 
 
 class ServerStartError(RuntimeError):
@@ -37,10 +41,29 @@ class ServerStartError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port on the loopback interface that is free right now."""
-    with socket.socket() as probe:
+    """A loopback TCP port that is free now and that the kernel will not hand out meanwhile.
+
+    A whetstone server binds its port only after its engine has started, seconds later. A port
+    from the kernel's ephemeral range could by then be taken by an outgoing connection or a
+    port-0 bind (vLLM's own sockets), so the port is drawn below that range where there is room.
+    """
+    candidates = quiet_ports()
+    for port in random.sample(candidates, min(PORT_TRIES, len(candidates))):
+        with socket.socket() as probe, suppress(OSError):
+            probe.bind(("127.0.0.1", port))
+            return port
+    with socket.socket() as probe:  # no quiet port free: any port the kernel gives
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def quiet_ports() -> range:
+    """Unprivileged ports below the kernel's ephemeral range (empty when that range starts low)."""
+    try:
+        ephemeral_low = int(EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768  # Linux's default
+    return range(QUIET_PORTS_FROM, max(QUIET_PORTS_FROM, ephemeral_low))
 
 
 @contextmanager
