@@ -36,7 +36,7 @@ def parse_args() -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running whetstone server (default: start one, compiled)")
     parser.add_argument("--sets", nargs="+", default=["chat", "unseen", "fresh", "tasks"],
-                        choices=["chat", "unseen", "fresh", "tasks"], help="prompt sets to run")
+                        choices=["chat", "unseen", "fresh", "novel", "tasks"], help="prompt sets to run")
     parser.add_argument("--ways", nargs="+", help="only these ways (default: all, with --lp1 ones)")
     parser.add_argument("--per-task", type=int, default=3,
                         help="prompts per quality task in the `tasks` set (arithmetic, gsm8k, arc_easy)")

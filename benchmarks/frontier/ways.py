@@ -55,6 +55,34 @@ FRESH_PROMPTS = (
     "Give one reason to drink water.",
     "Who painted the Mona Lisa?",
 )
+# A third held-out set, written before the candidate temperature was re-chosen on `chat`, `unseen`
+# and `fresh` (docs/sharpening.md): the check that choice gets on prompts no decision looked at.
+NOVEL_PROMPTS = (
+    "What is the tallest mountain on Earth?",
+    "Name a fruit that is yellow.",
+    "How many hours are in a day?",
+    "What do bees make?",
+    "Give an antonym for 'cold'.",
+    "What is the capital of Japan?",
+    "Why do we need sleep?",
+    "What is 7 plus 8?",
+    "Write a sentence that uses the word 'river'.",
+    "What is the main job of the heart?",
+    "Name two vegetables that are green.",
+    "What does a librarian do?",
+    "How many continents are there?",
+    "Suggest a name for a coffee shop.",
+    "What is ice made of?",
+    "Who was the first person to walk on the Moon?",
+    "What is a verb?",
+    "Give one way to save energy at home.",
+    "What colour do you get by mixing red and white?",
+    "Why do birds migrate?",
+    "What is the square of 9?",
+    "Name a famous bridge.",
+    "What does the word 'generous' mean?",
+    "Write a short motto for a school.",
+)
 
 
 def user(text: str) -> Messages:
@@ -63,7 +91,8 @@ def user(text: str) -> Messages:
 
 
 def prompt_sets(per_task: int) -> dict[str, list[Messages]]:
-    """`chat` (the load generator's first 12), `unseen` (16 new ones), `fresh` (20 more), `tasks`."""
+    """`chat` (the load generator's first 12), `unseen` (16 new ones), `fresh` (20 more), `novel` (24
+    more), `tasks`."""
     tasks = [
         [dict(m) for m in item.messages]
         for name in ("arithmetic", "gsm8k", "arc_easy")
@@ -73,6 +102,7 @@ def prompt_sets(per_task: int) -> dict[str, list[Messages]]:
         "chat": [user(p) for p in LOAD_PROMPTS[:12]],
         "unseen": [user(p) for p in UNSEEN_PROMPTS],
         "fresh": [user(p) for p in FRESH_PROMPTS],
+        "novel": [user(p) for p in NOVEL_PROMPTS],
         "tasks": tasks,
     }
 
@@ -94,7 +124,10 @@ WAYS: dict[str, dict[str, Any]] = {
     "bon16_t1": {"temperature": 1.0, "sharpening": {"n": 16}},
     "bon8_t0.7": {"temperature": 0.7, "sharpening": {"n": 8}},
     "bon8_t0.4": {"temperature": 0.4, "sharpening": {"n": 8}},
+    "greedy+7_t0.55": greedy_plus(8, 0.55),
     "greedy+7_t0.7": greedy_plus(8, 0.7),
+    "greedy+7_t0.85": greedy_plus(8, 0.85),
+    "greedy+7_t1": greedy_plus(8, 1.0),
     "greedy+3_t0.4": greedy_plus(4, 0.4),
     "greedy+5_t0.4": greedy_plus(6, 0.4),
     "greedy+15_t0.4": greedy_plus(16, 0.4),
