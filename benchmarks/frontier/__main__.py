@@ -26,7 +26,7 @@ from benchmarks.frontier.report import anchor_comparison, markdown, plot, rows
 from benchmarks.frontier.ways import LP1_WAYS, WAYS, Record, prompt_sets
 
 log = logging.getLogger("benchmarks.frontier")
-HELD_OUT = ("unseen", "fresh")  # prompt sets the default was not chosen on, pooled in the report
+HELD_OUT = ("unseen", "fresh", "novel")  # prompt sets the default was not chosen on, pooled in the report
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
@@ -35,12 +35,14 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.frontier", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running whetstone server (default: start one, compiled)")
-    parser.add_argument("--sets", nargs="+", default=["chat", "unseen", "fresh", "tasks"],
+    parser.add_argument("--sets", nargs="+", default=["chat", "unseen", "fresh", "novel", "tasks"],
                         choices=["chat", "unseen", "fresh", "novel", "tasks"], help="prompt sets to run")
     parser.add_argument("--ways", nargs="+", help="only these ways (default: all, with --lp1 ones)")
     parser.add_argument("--per-task", type=int, default=3,
                         help="prompts per quality task in the `tasks` set (arithmetic, gsm8k, arc_easy)")
     parser.add_argument("--max-tokens", type=int, default=192, help="token limit per candidate")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="time every request this many times; its latency is the median")
     parser.add_argument("--anchor", type=int, default=4,
                         help="prompts per set for vLLM's beam search (0: none; cached answers are reused)")
     parser.add_argument("--anchor-width", type=int, default=4, help="vLLM beam width")
@@ -80,7 +82,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with given_or_started_server(args.url, args.enforce_eager, args.out / "frontier_server.log") as url:
         token_ids = prompt_token_ids(url, sets)
-        records = measure(url, ways, sets, args.max_tokens)
+        records = measure(url, ways, sets, args.max_tokens, args.repeats)
     write_report(args, records, [])  # kept even if the anchor's run fails
     anchors: list[AnchorAnswer] = []
     if args.anchor > 0:
@@ -100,8 +102,9 @@ def main() -> None:
 def write_report(args: argparse.Namespace, records: list[Record], anchors: list[AnchorAnswer]) -> None:
     """frontier.json (every record), frontier.md (tables), frontier.png (the frontier)."""
     tables = {name: rows([r for r in records if r.prompt_set == name]) for name in args.sets}
-    if set(HELD_OUT) <= set(args.sets):
-        tables[" + ".join(HELD_OUT)] = rows([r for r in records if r.prompt_set in HELD_OUT])
+    held_out = [name for name in HELD_OUT if name in args.sets]
+    if len(held_out) > 1:
+        tables[" + ".join(held_out)] = rows([r for r in records if r.prompt_set in held_out])
     (args.out / "frontier.json").write_text(json.dumps(
         {"machine": machine(), "max_tokens": args.max_tokens, "records": [asdict(r) for r in records]},
         indent=1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from benchmarks.frontier.anchor import AnchorAnswer
 from benchmarks.frontier.ways import Record
 
 TIE = 0.1  # nats: bf16 scores of the same tokens differ by a few hundredths between batch shapes
+RESAMPLES = 2000  # bootstrap draws for the latency ratio's interval
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Row:
     median_latency: float
     latency_vs_greedy: float | None
     median_answer_tokens: float
+    latency_ratio_interval: tuple[float, float] | None = None  # 95 %, prompts resampled in pairs
 
 
 def rows(records: Sequence[Record], greedy: str = "greedy") -> list[Row]:
@@ -35,6 +38,7 @@ def rows(records: Sequence[Record], greedy: str = "greedy") -> list[Row]:
     for r in records:
         by_way[r.way].append(r)
     floor = {(r.prompt_set, r.prompt): r.logprob_sum for r in by_way.get(greedy, [])}
+    greedy_latencies = {(r.prompt_set, r.prompt): r.latency for r in by_way.get(greedy, [])}
     greedy_latency = statistics.median(r.latency for r in by_way[greedy]) if greedy in by_way else None
     table = []
     for way, mine in by_way.items():
@@ -48,20 +52,41 @@ def rows(records: Sequence[Record], greedy: str = "greedy") -> list[Row]:
             sum(r.generated_tokens for r in mine), latency,
             None if greedy_latency is None else latency / greedy_latency,
             statistics.median(r.num_tokens for r in mine),
+            None if way == greedy else latency_ratio_interval(mine, greedy_latencies),
         ))
     return table
+
+
+def latency_ratio_interval(
+    mine: Sequence[Record], greedy_latencies: dict[tuple[str, int], float], seed: int = 0
+) -> tuple[float, float] | None:
+    """A 95 % bootstrap interval of median latency / greedy's median latency, resampling prompts
+    (each prompt's two latencies stay together). None without at least two shared prompts."""
+    pairs = [(r.latency, greedy_latencies[key]) for r in mine
+             if (key := (r.prompt_set, r.prompt)) in greedy_latencies]
+    if len(pairs) < 2:
+        return None
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(RESAMPLES):
+        drawn = rng.choices(pairs, k=len(pairs))
+        ratios.append(statistics.median(a for a, _ in drawn) / statistics.median(b for _, b in drawn))
+    ratios.sort()
+    return ratios[int(0.025 * RESAMPLES)], ratios[int(0.975 * RESAMPLES) - 1]
 
 
 def markdown(table: Sequence[Row]) -> str:
     """A markdown table of `rows`."""
     lines = [
         "| way | median log-likelihood | median per token | >= greedy on | generated tokens | "
-        "median latency | vs greedy | median answer tokens |",
+        "median latency | vs greedy (95 % interval) | median answer tokens |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in table:
         beats = "-" if r.at_least_greedy is None else f"{r.at_least_greedy} of {r.prompts}"
         ratio = "-" if r.latency_vs_greedy is None else f"{r.latency_vs_greedy:.2f}x"
+        if r.latency_ratio_interval is not None:
+            ratio += " ({:.2f}-{:.2f})".format(*r.latency_ratio_interval)
         lines.append(
             f"| {r.way} | {r.median_logprob:.1f} | {r.median_logprob_per_token:.3f} | {beats} | "
             f"{r.generated_tokens} | {r.median_latency:.2f} s | {ratio} | {r.median_answer_tokens:.0f} |"

@@ -157,3 +157,4 @@ class Record:
     generated_tokens: int
     finish_reason: str | None
     text: str
+    latencies: tuple[float, ...] = ()  # every timed run of this request; `latency` is their median

@@ -1,5 +1,9 @@
 """The frontier report compares each answer with greedy's on the same prompt of the same set."""
 
+import random
+
+import pytest
+
 from benchmarks.frontier.report import rows
 from benchmarks.frontier.ways import Record
 
@@ -18,3 +22,30 @@ def test_greedy_floor_is_per_set_and_prompt_when_sets_are_pooled() -> None:
     assert greedy.at_least_greedy is None
     assert default.latency_vs_greedy == 0.5
     assert default.median_logprob == -22.5
+
+
+def test_latency_ratio_interval_brackets_the_ratio_and_pairs_prompts() -> None:
+    records = []
+    for i in range(12):
+        greedy_latency = 0.5 + 0.1 * i
+        records += [record("greedy", "novel", i, -10.0, greedy_latency),
+                    record("default", "novel", i, -5.0, 0.8 * greedy_latency)]
+    _, default = rows(records)
+    assert default.latency_vs_greedy is not None and default.latency_ratio_interval is not None
+    low, high = default.latency_ratio_interval
+    assert low <= default.latency_vs_greedy <= high
+    # every prompt takes exactly 0.8x its greedy latency: resampled in pairs, every draw says 0.8
+    # (resampling the two ways independently would spread it over roughly 0.6-1.1)
+    assert low == pytest.approx(0.8) and high == pytest.approx(0.8)
+
+
+def test_latency_ratio_interval_widens_with_noise() -> None:
+    rng = random.Random(1)
+    records = []
+    for i in range(16):
+        records += [record("greedy", "novel", i, -10.0, rng.uniform(0.3, 1.5)),
+                    record("default", "novel", i, -5.0, rng.uniform(0.3, 1.5))]
+    _, default = rows(records)
+    assert default.latency_ratio_interval is not None
+    low, high = default.latency_ratio_interval
+    assert low < default.latency_vs_greedy < high and high - low > 0.2
