@@ -22,7 +22,7 @@ from benchmarks.common.environment import log_progress, machine
 from benchmarks.common.servers import given_or_started_server
 from benchmarks.frontier.anchor import AnchorAnswer, anchor_answers
 from benchmarks.frontier.measure import measure, prompt_token_ids
-from benchmarks.frontier.report import anchor_comparison, markdown, plot, rows
+from benchmarks.frontier.report import anchor_comparison, markdown, paired_plot, plot, rows
 from benchmarks.frontier.ways import LP1_WAYS, WAYS, Record, prompt_sets
 
 log = logging.getLogger("benchmarks.frontier")
@@ -49,6 +49,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--refresh-anchor", action="store_true", help="beam-search again, ignoring the cache")
     parser.add_argument("--enforce-eager", action="store_true", help="start the server without torch.compile")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild the report from --out/frontier.json, measuring nothing")
     return parser.parse_args()
 
 
@@ -77,6 +79,9 @@ def main() -> None:
     """Measure, anchor, report."""
     args = parse_args()
     log_progress()
+    if args.report_only:
+        rewrite_report(args)
+        return
     sets = {name: prompts for name, prompts in prompt_sets(args.per_task).items() if name in args.sets}
     ways = chosen_ways(args.ways)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -99,26 +104,54 @@ def main() -> None:
         write_report(args, records, anchors)
 
 
-def write_report(args: argparse.Namespace, records: list[Record], anchors: list[AnchorAnswer]) -> None:
-    """frontier.json (every record), frontier.md (tables), frontier.png (the frontier)."""
+def rewrite_report(args: argparse.Namespace) -> None:
+    """The report again from the saved records (the sets they cover) and the anchor cache, if any."""
+    saved = json.loads((args.out / "frontier.json").read_text())
+    records = [Record(**r) for r in saved["records"]]
+    args.sets = list(dict.fromkeys(r.prompt_set for r in records))
+    args.max_tokens = saved["max_tokens"]
+    args.repeats = max((len(r.latencies) for r in records), default=1) or 1
+    cache = args.out / "frontier_anchor.json"
+    anchors = [AnchorAnswer(**a) for a in json.loads(cache.read_text())["answers"]] if cache.exists() else []
+    write_report(args, records, anchors, saved["machine"])
+
+
+def write_report(
+    args: argparse.Namespace,
+    records: list[Record],
+    anchors: list[AnchorAnswer],
+    measured_on: str | None = None,
+) -> None:
+    """frontier.json (every record), frontier.md (tables), frontier.png (the frontier),
+    frontier_paired.png (each prompt under the default against greedy). `measured_on`: the machine
+    the records come from (default: this one)."""
+    measured_on = measured_on or machine()
     tables = {name: rows([r for r in records if r.prompt_set == name]) for name in args.sets}
     held_out = [name for name in HELD_OUT if name in args.sets]
     if len(held_out) > 1:
         tables[" + ".join(held_out)] = rows([r for r in records if r.prompt_set in held_out])
     (args.out / "frontier.json").write_text(json.dumps(
-        {"machine": machine(), "max_tokens": args.max_tokens, "records": [asdict(r) for r in records]},
+        {"machine": measured_on, "max_tokens": args.max_tokens, "records": [asdict(r) for r in records]},
         indent=1))
     plot(tables, anchors, args.out / "frontier.png")
+    paired = "default" in {r.way for r in records}
+    if paired:
+        paired_plot(records, "default", args.out / "frontier_paired.png")
     parts = [
         "# The sharpening frontier", "",
-        f"Machine: {machine()}. One request at a time, max_tokens {args.max_tokens}, prompt i seeded "
+        f"Machine: {measured_on}. One request at a time, max_tokens {args.max_tokens}, prompt i seeded "
         "1000 + i for every way. Log-likelihoods are the returned answer's raw sequence log-likelihood "
         "(`selected_logprob_sum`); `>= greedy` counts prompts where it is at least greedy's "
         "(within 0.1 nats: the engine is not batch-invariant, so the same tokens score a few "
         "hundredths apart in different batches). Ways ending in `lp1` select by per-token mean "
-        "(length_penalty 1).", "",
+        "(length_penalty 1). Beside each latency ratio: a 95 % bootstrap interval, prompts resampled "
+        "with their greedy latency." + (f" Every request was timed {args.repeats} times; its latency is "
+                                        "the median." if args.repeats > 1 else ""), "",
         "![frontier](frontier.png)", "",
     ]
+    if paired:
+        parts += ["Per prompt, the default against greedy:", "",
+                  "![default against greedy](frontier_paired.png)", ""]
     for name, table in tables.items():
         parts += [f"## {name}", "", markdown(table), ""]
     if anchors:

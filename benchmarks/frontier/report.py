@@ -153,3 +153,47 @@ def plot(tables: dict[str, list[Row]], anchors: Sequence[AnchorAnswer], path: Pa
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def paired_plot(records: Sequence[Record], way: str, path: Path, greedy: str = "greedy") -> None:
+    """Each prompt's latency and log-likelihood under `way` against greedy's, coloured by prompt set;
+    points under the diagonal of the left panel are faster than greedy, above it on the right likelier."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    base = {(r.prompt_set, r.prompt): r for r in records if r.way == greedy}
+    pairs = [(base[key], r) for r in records if r.way == way and (key := (r.prompt_set, r.prompt)) in base]
+    fig, (by_time, by_ll) = plt.subplots(1, 2, figsize=(13, 5.6))
+    for name in dict.fromkeys(g.prompt_set for g, _ in pairs):
+        mine = [(g, r) for g, r in pairs if g.prompt_set == name]
+        for ax, field in ((by_time, "latency"), (by_ll, "logprob_sum")):
+            ax.scatter([getattr(g, field) for g, _ in mine], [getattr(r, field) for _, r in mine],
+                       label=name, alpha=0.8)
+    for ax, values in ((by_time, values_of(pairs, "latency")), (by_ll, values_of(pairs, "logprob_sum"))):
+        low, high = min(values), max(values)
+        ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="same as greedy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    faster = sum(r.latency < g.latency for g, r in pairs)
+    likelier = sum(r.logprob_sum >= g.logprob_sum - TIE for g, r in pairs)
+    by_time.set(xscale="log", yscale="log", xlabel=f"{greedy} latency (s)", ylabel=f"{way} latency (s)",
+                title=f"latency per prompt: {way} faster on {faster} of {len(pairs)}")
+    ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20) if min(values_of(pairs, "latency")) / 2 <= t
+             <= 2 * max(values_of(pairs, "latency"))]
+    for axis in (by_time.xaxis, by_time.yaxis):
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:g}"))
+        axis.set_minor_formatter(NullFormatter())
+    by_ll.set(xlabel=f"{greedy} log-likelihood", ylabel=f"{way} log-likelihood",
+              title=f"log-likelihood per prompt: {way} at least {greedy}'s on {likelier} of {len(pairs)}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def values_of(pairs: Sequence[tuple[Record, Record]], field: str) -> list[float]:
+    """One field of both records of every pair."""
+    return [getattr(r, field) for pair in pairs for r in pair]

@@ -55,8 +55,8 @@ FRESH_PROMPTS = (
     "Give one reason to drink water.",
     "Who painted the Mona Lisa?",
 )
-# A third held-out set, written before the candidate temperature was re-chosen on `chat`, `unseen`
-# and `fresh` (docs/sharpening.md): the check that choice gets on prompts no decision looked at.
+# A third held-out set, written before a sweep of the candidate temperature (greedy + 7 at 0.4 to
+# 1.0 on `chat`, `unseen` and `fresh`; 0.4 was kept) and looked at by no decision since.
 NOVEL_PROMPTS = (
     "What is the tallest mountain on Earth?",
     "Name a fruit that is yellow.",

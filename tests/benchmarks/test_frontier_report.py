@@ -1,9 +1,13 @@
 """The frontier report compares each answer with greedy's on the same prompt of the same set."""
 
+import argparse
 import random
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from benchmarks.frontier.__main__ import rewrite_report, write_report
 from benchmarks.frontier.report import rows
 from benchmarks.frontier.ways import Record
 
@@ -49,3 +53,20 @@ def test_latency_ratio_interval_widens_with_noise() -> None:
     assert default.latency_ratio_interval is not None
     low, high = default.latency_ratio_interval
     assert low < default.latency_vs_greedy < high and high - low > 0.2
+
+
+def test_report_only_rebuilds_the_same_report_from_the_saved_records(tmp_path: Path) -> None:
+    records = []
+    for i in range(4):
+        records += [record("greedy", "novel", i, -10.0 - i, 0.5 + i),
+                    record("default", "novel", i, -5.0 - i, 0.4 + i)]
+    records = [replace(r, latencies=(r.latency, r.latency + 0.1, r.latency - 0.1)) for r in records]
+    args = argparse.Namespace(sets=["novel"], max_tokens=64, repeats=3, out=tmp_path)
+    write_report(args, records, [], measured_on="the machine that measured")
+    first = (tmp_path / "frontier.md").read_text()
+    assert "timed 3 times" in first and "the machine that measured" in first
+    assert (tmp_path / "frontier_paired.png").read_bytes().startswith(b"\x89PNG")
+
+    (tmp_path / "frontier.md").unlink()
+    rewrite_report(argparse.Namespace(out=tmp_path))
+    assert (tmp_path / "frontier.md").read_text() == first
