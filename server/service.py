@@ -33,7 +33,7 @@ from server.sharpening import (
     candidate_score,
     rank,
 )
-from server.sharpening.config import MAXIMISING_STRATEGIES, PROPOSAL_STRATEGIES
+from server.sharpening.config import MAXIMISING_STRATEGIES, ONE_AT_TEMPERATURE_ZERO, PROPOSAL_STRATEGIES
 from server.sharpening_defaults import resolve_sharpening
 from server.structured import RequestedConstraint, output_constraint, token_biases
 from server.tools import ToolPlan, tool_plan, tool_reply
@@ -205,6 +205,8 @@ class SharpeningService:
         )
         if sampling.max_tokens > 0:  # max_tokens 0 only scores the prompt: nothing is sampled
             await self._check_sampling(sampling, constrained)
+        if sampling.temperature == 0.0 and request.n == 1 and config.strategy in ONE_AT_TEMPERATURE_ZERO:
+            config = replace(config, n=1, adaptive=False)  # n greedy decodes would all be the same one
         return GenerationJob(prompt, sampling, config, request.n, logprobs, source, tools=tools)
 
     def default_temperature(self, config: SharpeningConfig) -> float:

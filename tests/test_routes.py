@@ -96,6 +96,36 @@ async def test_candidate_temperatures_follow_the_request_then_the_server(
     assert r.json()["sharpening"]["candidate_temperatures"] == sorted(temperatures)
 
 
+@pytest.mark.parametrize(
+    "sharpening",
+    [{}, {"n": 6}, {"strategy": "rejection", "threshold": -1.0}, {"strategy": "beam"}, {"strategy": "majority", "adaptive": True, "answer_pattern": "(t.)"},
+     {"strategy": "confidence", "answer_pattern": "(t.)"}, {"strategy": "power", "alpha": 4.0}],
+)
+async def test_at_temperature_zero_one_greedy_decode_stands_for_all_candidates(
+    make_client: ClientFactory, sharpening: dict
+) -> None:
+    engine = FakeEngine()
+    body = {"messages": HELLO, "max_tokens": 4, "temperature": 0, "sharpening": sharpening}
+    async with make_client(engine) as client:
+        r = await client.post(CHAT, json=body)
+    assert r.status_code == 200, r.text
+    summary = r.json()["sharpening"]
+    assert [spec.temperature for _, spec in engine.requests] == [0.0]
+    assert summary["n"] == 1 and summary["candidates_drawn"] == 1
+    assert summary["candidate_temperatures"] == [0.0]
+
+
+async def test_at_temperature_zero_several_choices_still_draw_as_many_candidates(
+    make_client: ClientFactory,
+) -> None:
+    engine = FakeEngine()
+    body = {"messages": HELLO, "max_tokens": 4, "temperature": 0, "n": 2, "sharpening": {"n": 3}}
+    async with make_client(engine) as client:
+        r = await client.post(CHAT, json=body)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["choices"]) == 2 and len(engine.requests) == 3
+
+
 async def test_beam_decides_every_16_tokens_unless_told(make_client: ClientFactory) -> None:
     engine = FakeEngine()
     async with make_client(engine) as client:

@@ -15,6 +15,8 @@ POWER_STRATEGIES = ("power", "smc", "mcmc")  # sample towards pi^alpha: need alp
 # keep the most likely candidate: a greedy candidate and low-temperature samples only help them
 MAXIMISING_STRATEGIES = ("best_of_n", "rejection", "beam")
 PROPOSAL_STRATEGIES = ("smc", "mcmc")  # draw from the model at temperature 1/alpha themselves
+# at temperature 0 every candidate of these is the same greedy decode, so one is drawn
+ONE_AT_TEMPERATURE_ZERO = ("best_of_n", "rejection", "beam", "majority", "confidence", "power")
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 # settings whose default differs by strategy: beam decides every 16 tokens, smc reweights every 32
 STRATEGY_DEFAULTS: dict[str, dict[str, int]] = {"beam": {"checkpoint_tokens": 16}}

@@ -50,6 +50,23 @@ def test_an_explicit_temperature_is_honoured(client: OpenAI) -> None:
     assert {c["temperature"] for c in s["candidates"]} == {1.0}
 
 
+@pytest.mark.parametrize("strategy", ["best_of_n", "beam"])
+def test_temperature_zero_is_one_greedy_decode_whatever_the_strategy(client: OpenAI, strategy: str) -> None:
+    def ask(sharpening: dict[str, Any]) -> Any:
+        return client.chat.completions.create(
+            model=MODEL, messages=QUESTION, max_tokens=40, temperature=0,
+            extra_body={"sharpening": sharpening | {"return_candidates": True}},
+        )
+
+    plain = ask({"strategy": "none"})
+    sharpened = ask({"strategy": strategy, "n": 8, "checkpoint_tokens": 16} if strategy == "beam" else {})
+    s = sharpening_of(sharpened)
+    assert s["n"] == 1 and s["candidate_temperatures"] == [0.0]
+    assert sharpened.choices[0].message.content == plain.choices[0].message.content
+    assert sharpened.usage is not None and plain.usage is not None
+    assert sharpened.usage.completion_tokens == plain.usage.completion_tokens
+
+
 def test_beam_returns_the_raw_likelihood_of_the_whole_answer(client: OpenAI, model_dir: Path) -> None:
     r = client.chat.completions.create(
         model=MODEL, messages=QUESTION, max_tokens=48, seed=5, extra_body={"sharpening": BEAM},
