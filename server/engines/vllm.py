@@ -152,7 +152,7 @@ class VllmEngine:
         self, prompt_token_ids: list[int], top_logprobs: int, request_id: str
     ) -> list[TokenLogprob | None]:
         """vLLM's prompt_logprobs on a one-token request: raw, since prompt tokens skip sampling."""
-        from vllm.inputs import TokensPrompt
+        from vllm.inputs.engine import tokens_input
         from vllm.sampling_params import RequestOutputKind, SamplingParams
 
         params = SamplingParams(
@@ -161,7 +161,7 @@ class VllmEngine:
             prompt_logprobs=top_logprobs,
             output_kind=RequestOutputKind.FINAL_ONLY,
         )
-        prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        prompt = tokens_input(prompt_token_ids)
         steps: list[Any] = []
         with self._engine_request():
             async for output in self._llm.generate(prompt, params, request_id):
@@ -242,11 +242,15 @@ class VllmEngine:
     async def stream_candidate(
         self, prompt_token_ids: list[int], sampling: SamplingSpec, request_id: str
     ) -> AsyncIterator[CandidateUpdate]:
-        """Generate one candidate; log-probabilities are raw (vLLM's `raw_logprobs` mode)."""
-        from vllm.inputs import TokensPrompt
+        """Generate one candidate; log-probabilities are raw (vLLM's `raw_logprobs` mode).
+
+        The prompt goes in already rendered (token ids): vLLM then adds the request at once, where
+        a raw prompt would take a trip through a worker thread per candidate.
+        """
+        from vllm.inputs.engine import tokens_input
 
         params = to_vllm(sampling)
-        prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        prompt = tokens_input(prompt_token_ids)
         lora = self._loras.get(sampling.adapter) if sampling.adapter else None
         if sampling.adapter and lora is None:
             raise EngineInputError(f"no LoRA adapter named {sampling.adapter!r} is loaded")
