@@ -63,7 +63,7 @@ bench-serving: model
 bench-quality: model
 	$(BIN)/python -m benchmarks.quality
 
-# The sharpening frontier (about an hour on 2 cores with vLLM's beam search as the anchor), then
+# The sharpening frontier (about 80 minutes on 2 cores with vLLM's beam search as the anchor), then
 # what it means for accuracy on the quality tasks (about 40 minutes; resumes when interrupted).
 bench-frontier: model
 	$(BIN)/python -m benchmarks.frontier

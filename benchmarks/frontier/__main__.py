@@ -6,7 +6,7 @@ the same prompt. vLLM's own beam search (its OpenAI server, started after whetst
 the classical maximiser on a few prompts per set; its answers are cached in frontier_anchor.json.
 Writes benchmarks/results/frontier.md, .json and .png.
 
-    python -m benchmarks.frontier                       # everything (about an hour on 2 cores)
+    python -m benchmarks.frontier                       # everything (about 80 minutes on 2 cores)
     python -m benchmarks.frontier --sets unseen --anchor 0 --ways greedy default
 """
 
