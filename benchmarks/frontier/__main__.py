@@ -8,6 +8,8 @@ Writes benchmarks/results/frontier.md, .json and .png.
 
     python -m benchmarks.frontier                       # everything (about 80 minutes on 2 cores)
     python -m benchmarks.frontier --sets unseen --anchor 0 --ways greedy default
+    python -m benchmarks.frontier --sets unseen fresh novel --ways default --repeats 3 --anchor 0 \
+        --out benchmarks/results/frontier_novel_a   # the default against greedy on held-out prompts
 """
 
 from __future__ import annotations
