@@ -98,8 +98,15 @@ async def test_candidate_temperatures_follow_the_request_then_the_server(
 
 @pytest.mark.parametrize(
     "sharpening",
-    [{}, {"n": 6}, {"strategy": "rejection", "threshold": -1.0}, {"strategy": "beam"}, {"strategy": "majority", "adaptive": True, "answer_pattern": "(t.)"},
-     {"strategy": "confidence", "answer_pattern": "(t.)"}, {"strategy": "power", "alpha": 4.0}],
+    [
+        {},
+        {"n": 6},
+        {"strategy": "rejection", "threshold": -1.0},
+        {"strategy": "beam"},
+        {"strategy": "majority", "adaptive": True, "answer_pattern": "(t.)"},
+        {"strategy": "confidence", "answer_pattern": "(t.)"},
+        {"strategy": "power", "alpha": 4.0},
+    ],
 )
 async def test_at_temperature_zero_one_greedy_decode_stands_for_all_candidates(
     make_client: ClientFactory, sharpening: dict
