@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from server.adapter_registry import AdapterRegistry
 from server.admission import Admission
 from server.amortize.traces import TraceWriter, trace_record
 from server.config import Settings
+from server.conversation import chat_messages
 from server.engines import Engine, EngineError, EngineInputError, SamplingSpec
 from server.errors import EngineUnavailable, InvalidRequest, ModelNotFound
 from server.jobs import CompletionBatch, GenerationJob, LegacyPrompt, SharpenedResult
@@ -33,8 +33,8 @@ from server.sharpening import (
     candidate_score,
     rank,
 )
-from server.sharpening.config import MAXIMISING_STRATEGIES, ONE_AT_TEMPERATURE_ZERO, PROPOSAL_STRATEGIES
-from server.sharpening_defaults import resolve_sharpening
+from server.sharpening.config import MAXIMISING_STRATEGIES, PROPOSAL_STRATEGIES
+from server.sharpening_defaults import one_decode_at_temperature_zero, resolve_sharpening
 from server.structured import RequestedConstraint, output_constraint, token_biases
 from server.tools import ToolPlan, tool_plan, tool_reply
 from server.tracing import RequestTracer
@@ -205,8 +205,7 @@ class SharpeningService:
         )
         if sampling.max_tokens > 0:  # max_tokens 0 only scores the prompt: nothing is sampled
             await self._check_sampling(sampling, constrained)
-        if sampling.temperature == 0.0 and request.n == 1 and config.strategy in ONE_AT_TEMPERATURE_ZERO:
-            config = replace(config, n=1, adaptive=False)  # n greedy decodes would all be the same one
+        config = one_decode_at_temperature_zero(config, sampling.temperature, request.n)
         return GenerationJob(prompt, sampling, config, request.n, logprobs, source, tools=tools)
 
     def default_temperature(self, config: SharpeningConfig) -> float:
@@ -370,33 +369,3 @@ def top_choices(selected: Candidate, ranked: Sequence[Candidate], count: int) ->
     """The selected candidate first, then the best-ranked other candidates, `count` in all."""
     others = [c for c in ranked if c is not selected]
     return [selected, *others[: count - 1]]
-
-
-def chat_messages(request: ChatCompletionRequest) -> list[dict[str, Any]]:
-    """The conversation as plain dicts for the chat template, tool calls and tool results included.
-
-    Tool-call arguments are handed to the template as objects (templates render them as JSON).
-    """
-    messages = []
-    for m in request.messages:
-        message: dict[str, Any] = {"role": m.role, "content": m.text()}
-        if m.name is not None:
-            message["name"] = m.name
-        if m.tool_call_id is not None:
-            message["tool_call_id"] = m.tool_call_id
-        if m.tool_calls:
-            message["tool_calls"] = [
-                {"id": c.id, "type": c.type,
-                 "function": {"name": c.function.name, "arguments": call_arguments(c.function.arguments)}}
-                for c in m.tool_calls
-            ]
-        messages.append(message)
-    return messages
-
-
-def call_arguments(arguments: str) -> Any:
-    """A tool call's arguments as an object when they are JSON, else the string as sent."""
-    try:
-        return json.loads(arguments)
-    except ValueError:
-        return arguments

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from server.config import Settings
 from server.errors import InvalidRequest
 from server.protocol import SharpeningParams
 from server.sharpening import SharpeningConfig
-from server.sharpening.config import ADAPTIVE_STRATEGIES, MAXIMISING_STRATEGIES, STRATEGY_DEFAULTS
+from server.sharpening.config import (
+    ADAPTIVE_STRATEGIES,
+    MAXIMISING_STRATEGIES,
+    ONE_AT_TEMPERATURE_ZERO,
+    STRATEGY_DEFAULTS,
+)
 
 
 def resolve_sharpening(
@@ -46,4 +53,13 @@ def resolve_sharpening(
             f"sharpening.max_total_tokens={config.max_total_tokens} is more than this server allows "
             f"per request ({cap}); ask for a smaller budget", param="sharpening.max_total_tokens"
         )
+    return config
+
+
+def one_decode_at_temperature_zero(
+    config: SharpeningConfig, temperature: float, choices: int
+) -> SharpeningConfig:
+    """At temperature 0 every candidate is the same greedy decode: with one choice asked, draw one."""
+    if temperature == 0.0 and choices == 1 and config.strategy in ONE_AT_TEMPERATURE_ZERO:
+        return replace(config, n=1, adaptive=False)
     return config

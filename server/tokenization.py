@@ -6,9 +6,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.conversation import chat_messages
 from server.errors import InvalidRequest
 from server.protocol import ChatCompletionRequest, ChatMessage
-from server.service import SharpeningService, chat_messages
+from server.service import SharpeningService
 
 # vLLM options for chat rendering that whetstone does not offer: set, they are a 400.
 REFUSED = ("chat_template", "chat_template_kwargs", "tools", "mm_processor_kwargs", "media_io_kwargs")

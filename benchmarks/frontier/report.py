@@ -172,7 +172,8 @@ def paired_plot(records: Sequence[Record], way: str, path: Path, greedy: str = "
         for ax, field in ((by_time, "latency"), (by_ll, "logprob_sum")):
             ax.scatter([getattr(g, field) for g, _ in mine], [getattr(r, field) for _, r in mine],
                        label=name, alpha=0.8)
-    for ax, values in ((by_time, values_of(pairs, "latency")), (by_ll, values_of(pairs, "logprob_sum"))):
+    latencies = values_of(pairs, "latency")
+    for ax, values in ((by_time, latencies), (by_ll, values_of(pairs, "logprob_sum"))):
         low, high = min(values), max(values)
         ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="same as greedy")
         ax.grid(alpha=0.3)
@@ -181,8 +182,7 @@ def paired_plot(records: Sequence[Record], way: str, path: Path, greedy: str = "
     likelier = sum(r.logprob_sum >= g.logprob_sum - TIE for g, r in pairs)
     by_time.set(xscale="log", yscale="log", xlabel=f"{greedy} latency (s)", ylabel=f"{way} latency (s)",
                 title=f"latency per prompt: {way} faster on {faster} of {len(pairs)}")
-    ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20) if min(values_of(pairs, "latency")) / 2 <= t
-             <= 2 * max(values_of(pairs, "latency"))]
+    ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20) if min(latencies) / 2 <= t <= 2 * max(latencies)]
     for axis in (by_time.xaxis, by_time.yaxis):
         axis.set_major_locator(FixedLocator(ticks))
         axis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:g}"))
