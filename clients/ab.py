@@ -12,6 +12,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from clients.checkers import CHECKERS, auto_match, checker
 from clients.client import AsyncWhetstoneClient
 from clients.comparison import Output, output_from, summarize
@@ -30,8 +32,10 @@ from clients.options import (
 )
 from clients.pool import run_closed_loop
 
+# Greedy decoding against whatever the server does for a plain OpenAI request (no temperature, no
+# `sharpening` object): as shipped, best-of-8 with a greedy candidate and 7 drawn at temperature 0.4.
 DEFAULT_A: dict[str, Any] = {"temperature": 0.0, "sharpening": {"strategy": "none"}}
-DEFAULT_B: dict[str, Any] = {"temperature": 1.0, "sharpening": {"strategy": "best_of_n", "n": 8}}
+DEFAULT_B: dict[str, Any] = {}
 RESERVED_FIELDS = ("messages", "prompt")
 BASELINE = "A"
 DEFAULT_DATASET = "arithmetic"
@@ -121,17 +125,18 @@ def load_items(args: argparse.Namespace) -> tuple[list[Item], str]:
 
 
 async def _run(
-    args: argparse.Namespace, items: list[Item], sides: list[Side]
+    args: argparse.Namespace, items: list[Item], sides: list[Side],
+    transport: httpx.AsyncBaseTransport | None,
 ) -> dict[str, list[Output]]:
     with progress_bar(len(items) * len(sides), "ab") as bar:
-        async with client_from(args) as client:
+        async with client_from(args, transport) as client:
             check = checker(args.checker, args.answer_pattern)
             return await run_ab(client, items, sides, args.endpoint, check,
                                 args.concurrency, lambda _: bar.update(1))
 
 
-def run_ab_command(args: argparse.Namespace) -> int:
-    """Entry point of `whetstone ab`; exit code 1 when every request failed."""
+def run_ab_command(args: argparse.Namespace, transport: httpx.AsyncBaseTransport | None = None) -> int:
+    """Entry point of `whetstone ab` (`transport` replaces the network); exit 1 when every request failed."""
     from clients.report import write_report  # matplotlib loads only when a report is made
 
     try:
@@ -140,7 +145,7 @@ def run_ab_command(args: argparse.Namespace) -> int:
     except InputError as exc:
         return fail("ab", str(exc))
     started = time.perf_counter()
-    outputs = asyncio.run(_run(args, items, sides))
+    outputs = asyncio.run(_run(args, items, sides, transport))
     summary = summarize(outputs, BASELINE)
     summary["configs"] = {side.name: side.fields for side in sides}
     summary["run"] = {"items": len(items), "source": source, "checker": args.checker,
@@ -175,13 +180,18 @@ def overview(summary: dict[str, Any]) -> str:
 def add_ab_parser(commands: Any) -> None:
     """Register `whetstone ab`."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "ab", help="compare two request configurations (e.g. greedy vs best-of-n) on a data set",
+        "ab", help="compare two request configurations (default: greedy vs the server's default) "
+        "on a data set",
         description="Send every item through configuration A and configuration B and compare: "
         "accuracy with 95% Wilson intervals (items with an `answer`), win/tie/loss of B "
         "against A (by correctness, else by the model's log-likelihood of each answer), mean "
         "log-likelihood and mean answer length. Writes OUT/report.md with PNG plots, "
         "OUT/items.jsonl (every output) and OUT/summary.json. With --sweep-n, side B runs at "
-        "each N and the report plots accuracy and log-likelihood against N.",
+        "each N and the report plots accuracy and log-likelihood against N. A side's JSON holds "
+        "any request fields (temperature, top_p, seed, sharpening, ...) except messages and "
+        "prompt; a field it leaves out is not sent, so the server's default applies. By default "
+        "A is greedy decoding and B is a plain request (no temperature, no sharpening object), "
+        "which gets the server's default sharpening.",
         epilog="Example: whetstone ab --dataset arithmetic --limit 20 "
         "--b '{\"temperature\": 1, \"sharpening\": {\"strategy\": \"best_of_n\", \"n\": 4}}' "
         "--out ab-out. Exit status: 0 when the report was written, 1 when every request "
@@ -190,9 +200,10 @@ def add_ab_parser(commands: Any) -> None:
     parser.set_defaults(run=run_ab_command)
     add_server_options(parser, max_retries=2, max_tokens=128)
     parser.add_argument("--a", type=json_object, default=DEFAULT_A, metavar="JSON",
-                        help=f"request fields of side A (default, greedy: {json.dumps(DEFAULT_A)})")
+                        help=f"request fields of side A (default, greedy decoding: {json.dumps(DEFAULT_A)})")
     parser.add_argument("--b", type=json_object, default=DEFAULT_B, metavar="JSON",
-                        help=f"request fields of side B (default, best of 8: {json.dumps(DEFAULT_B)})")
+                        help="request fields of side B (default: {}, no temperature and no sharpening "
+                        "object, so the server's default applies)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", default=None, metavar="FILE.jsonl",
                         help="items: one JSON object per line with `prompt` or `messages` "

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 from tqdm import tqdm
 
 from clients.client import AsyncWhetstoneClient
@@ -89,11 +90,13 @@ def add_server_options(
                        help="requests in flight at once (default: %(default)s)")
 
 
-def client_from(args: argparse.Namespace) -> AsyncWhetstoneClient:
-    """An async client configured by the server options."""
+def client_from(
+    args: argparse.Namespace, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncWhetstoneClient:
+    """An async client configured by the server options (`transport` replaces the network)."""
     return AsyncWhetstoneClient(args.url, api_key=args.api_key, timeout=args.timeout,
                                 max_retries=max(0, args.max_retries),
-                                max_connections=args.concurrency)
+                                max_connections=args.concurrency, transport=transport)
 
 
 def progress_bar(total: int | None, description: str) -> tqdm[Any]:

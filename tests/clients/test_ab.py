@@ -8,15 +8,27 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from clients.ab import DEFAULT_A, DEFAULT_B, plan_sides, request_fields, run_ab
+from clients.ab import (
+    DEFAULT_A,
+    DEFAULT_B,
+    DEFAULT_DATASET,
+    plan_sides,
+    request_fields,
+    run_ab,
+    run_ab_command,
+)
 from clients.checkers import exact_match, numeric_match
 from clients.comparison import Output, output_from
+from clients.datasets import builtin_dataset
 from clients.items import InputError, Item
 from clients.results import parse_completion
 from clients.stats import wilson_interval
+from server.app import create_app
 from server.cli import build_parser
+from server.config import Settings
 from tests.clients.conftest import AsgiClientFactory, ServerFactory
 from tests.fakes import FakeEngine, Script
 
@@ -57,7 +69,7 @@ def test_request_fields_are_max_tokens_then_the_config() -> None:
 def test_plan_sides_for_ab_and_sweep() -> None:
     sides = plan_sides(DEFAULT_A, DEFAULT_B, 32)
     assert [s.name for s in sides] == ["A", "B"]
-    assert sides[1].fields["sharpening"]["n"] == 8 and sides[1].fields["temperature"] == 1.0
+    assert sides[1].fields == {"max_tokens": 32}  # B by default: a plain request, the server decides
     sweep = plan_sides(DEFAULT_A, DEFAULT_B, 32, [1, 4])
     assert [(s.name, s.n) for s in sweep] == [("A", None), ("B n=1", 1), ("B n=4", 4)]
     assert [s.fields["sharpening"]["n"] for s in sweep[1:]] == [1, 4]
@@ -65,7 +77,7 @@ def test_plan_sides_for_ab_and_sweep() -> None:
     assert plain[1].fields["sharpening"] == {"n": 2}
     with pytest.raises(InputError, match="sharpening"):
         plan_sides(DEFAULT_A, {"sharpening": "best_of_n"}, 32, [2])
-    assert DEFAULT_B["sharpening"]["n"] == 8  # the defaults are not modified
+    assert DEFAULT_B == {}  # the defaults are not modified
 
 
 async def test_run_ab_scores_both_sides(asgi_client: AsgiClientFactory) -> None:
@@ -96,6 +108,45 @@ async def test_run_ab_reads_exact_lengths_from_the_summary_and_keeps_errors(
     assert a.logprob_sum is not None and a.log_likelihood == a.selected_score
     assert a.correct is False
     assert b.error is not None and b.error.startswith("http_400")
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Passes requests to an app over ASGI and keeps each request's JSON body."""
+
+    def __init__(self, engine: FakeEngine) -> None:
+        self.app = httpx.ASGITransport(app=create_app(Settings(), engine=engine))
+        self.bodies: list[dict[str, Any]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Record the body, then answer as the app does."""
+        self.bodies.append(json.loads(request.content))
+        return await self.app.handle_async_request(request)
+
+
+def test_ab_without_arguments_compares_greedy_with_the_servers_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    transport = RecordingTransport(sharpened_is_right())
+    args = build_parser().parse_args(["ab"])
+    assert run_ab_command(args, transport) == 0
+    items = len(builtin_dataset(DEFAULT_DATASET))
+    assert len(transport.bodies) == 2 * items
+    greedy = [b for b in transport.bodies if b.get("temperature") == 0.0]
+    plain = [b for b in transport.bodies if "temperature" not in b]
+    assert len(greedy) == len(plain) == items
+    assert all(b["sharpening"] == {"strategy": "none"} for b in greedy)
+    assert all("sharpening" not in b for b in plain)
+    summary = json.loads((tmp_path / "ab-report" / "summary.json").read_text())
+    assert summary["configs"] == {"A": {"max_tokens": 128, "temperature": 0.0,
+                                        "sharpening": {"strategy": "none"}},
+                                  "B": {"max_tokens": 128}}
+    a, b = summary["sides"]["A"], summary["sides"]["B"]
+    assert a["items"] == b["items"] == items and a["errors"] == b["errors"] == 0
+    assert a["mean_log_likelihood"] == pytest.approx(-6.0)  # one greedy decode
+    assert b["mean_log_likelihood"] == pytest.approx(-0.3)  # the default's best of several
+    printed = capsys.readouterr().out
+    assert printed.startswith("A ") and "\nB " in printed and "vs A:" in printed
 
 
 def test_ab_command_writes_the_report(
