@@ -6,9 +6,13 @@ const CHAT_URL = "/v1/chat/completions";
 const KEY_STORE = "whetstone.playground.apiKey"; // sessionStorage: gone when the tab closes
 const HISTORY_STORE = "whetstone.playground.history"; // localStorage
 const HISTORY_LIMIT = 20;
+// A side leaves a field out of its request when the form leaves it blank (the server's default
+// applies); "server default" as the strategy sends none. So A is greedy decoding and B is a plain
+// OpenAI request: no temperature, no strategy, no n, what the server ships.
+const SERVER_DEFAULT = "default";
 const DEFAULTS = {
   A: { strategy: "none", temperature: 0, max_tokens: 128 },
-  B: { strategy: "best_of_n", n: 8, temperature: 1, max_tokens: 128 },
+  B: { strategy: SERVER_DEFAULT, max_tokens: 128 },
 };
 const NUMBER_FIELDS = ["n", "length_penalty", "threshold", "alpha", "seed"];
 
@@ -44,15 +48,16 @@ class Side {
     this.form = $(".config", root);
     this.setConfig(DEFAULTS[this.name]);
     this.form.strategy.addEventListener("change", () => this.showFields());
-    $(".copy-json", root).addEventListener("click", () => copy(JSON.stringify(this.record(), null, 2)));
-    $(".copy-curl", root).addEventListener("click", () => copy(this.curl()));
+    $(".copy-json", root).addEventListener("click", () => this.copyOut(() => JSON.stringify(this.record(), null, 2)));
+    $(".copy-curl", root).addEventListener("click", () => this.copyOut(() => this.curl()));
     this.result = null;
   }
 
   setConfig(config) {
     const f = this.form;
-    f.strategy.value = config.strategy || "best_of_n";
-    f.temperature.value = config.temperature ?? 1;
+    f.strategy.value = config.strategy || SERVER_DEFAULT;
+    f.temperature.value = config.temperature ?? "";
+    f.extra.value = config.extra ?? "";
     f.max_tokens.value = config.max_tokens ?? 128;
     f.prune.checked = config.prune ?? true;
     f.answer_pattern.value = config.answer_pattern ?? f.answer_pattern.defaultValue;
@@ -69,11 +74,12 @@ class Side {
     }
   }
 
-  // The form as a flat config (only the fields the chosen strategy uses).
+  // The form as a flat config (only the fields the chosen strategy uses; blank fields left out).
   config() {
     const f = this.form;
-    const config = { strategy: f.strategy.value, temperature: Number(f.temperature.value),
-                     max_tokens: Number(f.max_tokens.value) };
+    const config = { strategy: f.strategy.value, max_tokens: Number(f.max_tokens.value) };
+    if (f.temperature.value !== "") config.temperature = Number(f.temperature.value);
+    if (f.extra.value.trim()) config.extra = f.extra.value.trim();
     for (const label of f.querySelectorAll("[data-for]")) {
       if (label.hidden) continue;
       const input = $("input", label);
@@ -85,13 +91,25 @@ class Side {
     return config;
   }
 
+  // The request: the form's fields, then the extra JSON fields over them. Candidates are always
+  // returned and streamed (the page draws them); that changes nothing in what is selected.
   body(prompt) {
-    const { temperature, max_tokens, ...sharpening } = this.config();
+    const { strategy, temperature, max_tokens, extra, ...options } = this.config();
+    const fields = extraFields(extra);
+    const sharpening = { ...(strategy === SERVER_DEFAULT ? {} : { strategy }), ...options,
+                         ...fields.sharpening, return_candidates: true, stream_candidates: true };
     return {
-      messages: [{ role: "user", content: prompt }],
-      max_tokens, temperature, stream: true, stream_options: { include_usage: true },
-      sharpening: { ...sharpening, return_candidates: true, stream_candidates: true },
+      max_tokens, ...(temperature === undefined ? {} : { temperature }), ...fields, sharpening,
+      messages: [{ role: "user", content: prompt }], stream: true, stream_options: { include_usage: true },
     };
+  }
+
+  copyOut(text) {
+    try {
+      copy(text());
+    } catch (error) {
+      showError($(".side-error", this.root), error.message);
+    }
   }
 
   curl() {
@@ -226,6 +244,28 @@ class Side {
   }
 }
 
+// The "more request fields" box: a JSON object, its `sharpening` (if any) an object too.
+function extraFields(text) {
+  if (!text) return {};
+  let fields;
+  try {
+    fields = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`more request fields: not valid JSON (${error.message})`);
+  }
+  const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+  if (!isObject(fields) || (fields.sharpening !== undefined && !isObject(fields.sharpening))) {
+    throw new Error("more request fields: write a JSON object, its sharpening an object too");
+  }
+  return fields;
+}
+
+// A short name for a side's settings, e.g. "none, temperature 0" or "server default".
+function describe(config) {
+  const strategy = config.strategy === SERVER_DEFAULT ? "server default" : config.strategy;
+  return config.temperature === undefined ? strategy : `${strategy}, temperature ${config.temperature}`;
+}
+
 // ---- HTTP and server-sent events ----------------------------------------------------------
 
 async function httpError(response) {
@@ -342,7 +382,7 @@ function drawHistory() {
       line.className = "history-side";
       const r = side.result;
       const stats = r ? `${(r.latency_ms / 1000).toFixed(2)} s, ${r.sharpening.generated_tokens} tok` : "failed";
-      line.textContent = `${side.name} ${side.config.strategy}: ${r ? r.answer.trim() : ""} (${stats})`;
+      line.textContent = `${side.name} ${describe(side.config)}: ${r ? r.answer.trim() : ""} (${stats})`;
       item.append(line);
     }
     return item;

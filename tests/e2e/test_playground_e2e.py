@@ -87,6 +87,14 @@ def summary_json(page: Page, side: str) -> dict[str, Any]:
     return result
 
 
+def record_requests(page: Page) -> list[dict[str, Any]]:
+    """The JSON body of every chat request the page sends, in order (the list fills as it runs)."""
+    bodies: list[dict[str, Any]] = []
+    page.on("request", lambda request: bodies.append(request.post_data_json)
+            if request.url.endswith("/v1/chat/completions") else None)
+    return bodies
+
+
 def run_both(page: Page) -> None:
     """Click Run and wait until both sides have shown their summary or an error."""
     page.click("#run")
@@ -105,13 +113,21 @@ def test_a_run_shows_both_sides_candidates_live_pruned_and_selected(server_url: 
     configure(page, "A", max_tokens=48)
     configure(page, "B", max_tokens=64, seed=7)
     page.evaluate(WATCH_CANDIDATES, "b")
+    sent = record_requests(page)
     run_both(page)
+
+    # by default, greedy decoding against a plain request: no temperature, the server's sharpening
+    page_only = {"return_candidates": True, "stream_candidates": True}  # how the page draws the race
+    assert [body["max_tokens"] for body in sent] == [48, 64]
+    assert sent[0]["temperature"] == 0 and sent[0]["sharpening"] == {"strategy": "none", **page_only}
+    assert "temperature" not in sent[1] and sent[1]["sharpening"] == {"seed": 7, **page_only}
 
     for side in ("A", "B"):
         assert page.locator(f"#side-{side.lower()} .side-error").is_hidden()
         assert page.locator(f"#side-{side.lower()} .summary dd").count() == 5
     a, b = summary_json(page, "a"), summary_json(page, "b")
     assert a["strategy"] == "none" and b["strategy"] == "best_of_n" and b["n"] == 8
+    assert b["candidate_temperatures"] == [0.0, 0.4]  # the shipped default: greedy + 7 at 0.4
     # the greedy answer on the page is the selected candidate's text
     assert page.locator("#side-a .answer").text_content() == a["candidates"][0]["text"]
     assert page.locator("#side-a .cand[data-status=selected]").get_attribute("data-index") == "0"
@@ -183,3 +199,29 @@ def test_a_server_with_a_key_asks_for_it_and_keeps_it_in_session_storage(
     storage = page.evaluate("() => [JSON.stringify(sessionStorage), JSON.stringify(localStorage)]")
     assert API_KEY in storage[0] and API_KEY not in storage[1]
     assert console.unexpected(401) == []
+
+
+@pytest.fixture(scope="module")
+def fake_server_url() -> Iterator[str]:
+    """A fake-engine server on loopback with no key (no engine is started)."""
+    with live_server(FakeEngine(step_seconds=0.01)) as url:
+        yield url
+
+
+def test_more_request_fields_reach_the_request_and_bad_json_is_named(
+    fake_server_url: str, page: Page
+) -> None:
+    console = Console(page)
+    page.goto(f"{fake_server_url}/playground")
+    configure(page, "A", extra="[1]")
+    configure(page, "B", strategy="best_of_n", temperature=0.7,
+              extra='{"top_p": 0.5, "sharpening": {"n": 2, "greedy_candidate": true}}')
+    sent = record_requests(page)
+    run_both(page)
+    assert "more request fields" in (page.locator("#side-a .side-error").text_content() or "")
+    assert len(sent) == 1 and sent[0]["top_p"] == 0.5 and sent[0]["temperature"] == 0.7
+    assert sent[0]["sharpening"]["strategy"] == "best_of_n" and sent[0]["sharpening"]["n"] == 2
+    b = summary_json(page, "b")
+    assert b["n"] == 2 and b["candidate_temperatures"] == [0.0, 0.7]
+    assert page.locator("#history li").count() == 1
+    assert console.unexpected() == []
