@@ -27,7 +27,15 @@ class Settings(BaseSettings):
         None, description="Model name clients send and /v1/models lists (default: directory name)."
     )
     dtype: str = Field(
-        "bfloat16", description="Weights and activations dtype (auto, bfloat16, float32, ...)."
+        "auto",
+        description="Weights and activations dtype (auto, bfloat16, float32, ...). auto: bfloat16 where "
+        "the CPU (avx512_bf16 or amx_bf16) or GPU computes it natively, float32 otherwise.",
+    )
+    tie_tolerance: float | None = Field(
+        None,
+        ge=0,
+        description="Candidates whose scores differ by less than this are ties, won by the lower index "
+        "(the greedy candidate is 0). Default: from the dtype in use (0.01 float32, 0.5 bfloat16).",
     )
     enforce_eager: bool = Field(
         False, description="Skip torch.compile: starts in ~40 s instead of ~80-145 s, decodes ~2x slower."
@@ -94,6 +102,28 @@ class Settings(BaseSettings):
         True,
         description="When a request sends no temperature, best_of_n, rejection and beam draw their "
         "first candidate greedily, so the answer is never less likely than greedy decoding's.",
+    )
+    load_policy: Literal["spare", "wait"] = Field(
+        "spare",
+        description="How requests that send no `sharpening` object spend their extra candidates (all but "
+        "the first, greedy one): 'spare' draws them only on the engine's spare capacity (--load-capacity), "
+        "cuts them when a newer request needs the room and waits for them at most --load-deadline; "
+        "'wait' always draws and waits for every one. A request chooses with sharpening.load; a request "
+        "with any other `sharpening` field waits.",
+    )
+    load_capacity: int = Field(
+        8,
+        ge=1,
+        description="Sequences the engine runs side by side before one more slows the others: extra "
+        "candidates under 'spare' use only what the running sequences leave of this. 8 suits 2 CPU "
+        "cores; a GPU takes far more (e.g. 64-256).",
+    )
+    load_deadline: float = Field(
+        0.1,
+        ge=0.0,
+        description="Under 'spare', once a request's first candidate has ended, its other candidates may "
+        "run this fraction of its time longer before they are cut (0: the answer is due when the first "
+        "candidate ends).",
     )
     max_candidates: int = Field(64, ge=1, description="Most candidates one request may ask for.")
     max_total_tokens: int | None = Field(

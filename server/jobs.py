@@ -64,6 +64,7 @@ class SharpenedResult:
     prompt_tokens: list[TokenLogprob | None] | None = None  # the prompt's scores, when asked
     replies: list[Reply] | None = None  # per choice, when the request uses tools
     stopped_by: str | None = None  # the rule that ended the drawing early, if any
+    cut: int = 0  # candidates the load policy stopped before their end
 
     @property
     def selected(self) -> Candidate | None:

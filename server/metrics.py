@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -61,6 +61,35 @@ class Metrics:
             ["rule"],
             registry=r,
         )
+        self.refused_candidates = Counter(
+            "whetstone_refused_candidates",
+            "Candidates a strategy asked for that never reached the engine, by why "
+            "(load: no spare capacity; deadline: the primary had ended; budget).",
+            ["reason"],
+            registry=r,
+        )
+        self.cut_candidates = Counter(
+            "whetstone_load_cut_candidates",
+            "Extra candidates the load policy stopped while running (load: a newer request's primary "
+            "needed the room; deadline: the primary had ended long enough ago).",
+            ["reason"],
+            registry=r,
+        )
+        self.load_requests = Counter(
+            "whetstone_load_requests",
+            "Jobs by load mode and how far they were sharpened (full: every candidate asked for ran "
+            "to its end or was pruned on score; reduced: some were refused or cut; primary_only).",
+            ["mode", "extent"],
+            registry=r,
+        )
+        for reason in ("load", "deadline"):  # every series exists from the start
+            self.refused_candidates.labels(reason)
+            self.cut_candidates.labels(reason)
+        self.busy_sequences = Gauge(
+            "whetstone_load_busy_sequences",
+            "Sequences the engine runs or holds now, as the load policy sees them.",
+            registry=r,
+        )
         self.prefix_cached_tokens = Counter(
             "whetstone_prefix_cached_tokens",
             "Prompt tokens of candidates served from the engine's prefix cache instead of prefilled.",
@@ -100,6 +129,9 @@ class Metrics:
         self.engine_serving = Gauge(
             "whetstone_engine_serving", "1 while the engine serves requests, else 0.", registry=r
         )
+        self.build = Info(
+            "whetstone_build", "Server version, the engine's dtype and why it was chosen.", registry=r
+        )
 
     def count_request(self, endpoint: str, strategy: str, status: int, seconds: float) -> None:
         """Account one finished generation request: its status, its latency, a refusal."""
@@ -107,6 +139,10 @@ class Metrics:
         self.request_seconds.labels(strategy).observe(seconds)
         if str(status) in REFUSAL_STATUSES:
             self.refused_requests.labels(str(status)).inc()
+
+    def watch_load(self, busy: Callable[[], int]) -> None:
+        """Read the load policy's view of the engine's load at every scrape."""
+        self.busy_sequences.set_function(busy)
 
     def watch_engine(self, is_healthy: Callable[[], bool]) -> None:
         """Read the engine's health at every scrape."""

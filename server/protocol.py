@@ -70,6 +70,13 @@ class SharpeningParams(BaseModel):
         None, ge=0.5, lt=1.0, description="adaptive majority/confidence: stop once the posterior "
         "probability that the leading answer still leads when the cap is reached is at least this.",
     )
+    load: Literal["spare", "wait"] | None = Field(
+        None,
+        description="best_of_n, rejection, majority: 'spare' draws the extra candidates only on the "
+        "engine's spare capacity (they may be cut: stopped_by load or deadline); 'wait' draws every one "
+        "whatever the load. Default: the server's --load-policy when the request sends no `sharpening` "
+        "object, else 'wait'.",
+    )
 
 
 class TextPart(BaseModel):
@@ -298,7 +305,15 @@ class SharpeningSummary(BaseModel):
     normaliser_error_bound: float | None = None
     max_total_tokens: int | None = Field(None, description="The token budget the request ran under.")
     stopped_by: str | None = Field(
-        None, description="The rule that ended the drawing early (budget, ...); null when it ran its course."
+        None,
+        description="The rule that ended the drawing early (budget, load, deadline, ...); null when it "
+        "ran its course.",
+    )
+    load: str | None = Field(
+        None, description="The load mode the request ran under: spare or wait (null for strategy none)."
+    )
+    candidates_cut: int = Field(
+        0, description="Of the pruned candidates, those the load policy stopped (not their score)."
     )
     candidates: list[CandidateReport] | None = None
     prompts: list[SharpeningSummary] | None = Field(

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from server.engines import Engine, EngineError, SamplingSpec
+from server.load import LoadGovernor, LoadMode, LoadTicket
 from server.metrics import Metrics
 from server.sharpening import Abort, Candidate, CandidateStatus, Decision, Draw, Strategy, TokenLogprob
 
@@ -44,6 +45,11 @@ class CandidateRace:
     generated again, so it is counted once). Once `spent` reaches it the race stops: see the
     contract. Tokens the engine had already generated when the abort reaches it are counted
     too, so `spent` may pass the budget by what was in flight (docs/budgets.md).
+
+    The first draw is the request's primary candidate; later draws are extras. With a
+    `governor`, every sequence counts as the server's load, and under the
+    `spare` load mode extras start only where the engine has room, are cut when a newer
+    request's primary needs it, and get a deadline once the primary has ended (server/load.py).
     """
 
     def __init__(
@@ -55,6 +61,8 @@ class CandidateRace:
         metrics: Metrics,
         on_update: UpdateListener | None = None,
         budget: int | None = None,
+        governor: LoadGovernor | None = None,
+        load_mode: LoadMode = "wait",
     ) -> None:
         self.engine = engine
         self.prompt_token_ids = prompt_token_ids
@@ -65,7 +73,16 @@ class CandidateRace:
         self.budget = budget
         self.spent = 0  # tokens generated so far, all candidates together
         self.candidates: list[Candidate] = []
+        self.cut: set[int] = set()  # indices of the extras the load policy stopped before their end
+        self.governor = governor
+        self.load_mode = load_mode
+        self.ticket: LoadTicket | None = None
+        self.primary: Candidate | None = None
+        self._counted: set[int] = set()  # candidates counted in the server's load
+        self._deadline: asyncio.TimerHandle | None = None
+        self._started = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._aborts: set[asyncio.Task[None]] = set()
 
     def engine_id(self, candidate: Candidate) -> str:
         """The engine request id of a candidate."""
@@ -77,6 +94,9 @@ class CandidateRace:
         If this is cancelled (the client went away) or a candidate fails, the others stop.
         """
         self.strategy = strategy
+        self._started = asyncio.get_running_loop().time()
+        if self.governor is not None:
+            self.ticket = self.governor.ticket(self.load_mode, self.cut_extras)
         try:
             await self._execute(strategy.start())
             while self._tasks:
@@ -87,25 +107,60 @@ class CandidateRace:
         finally:
             for task in self._tasks:  # stops siblings after a failure or a cancellation
                 task.cancel()
+            if self._deadline is not None:
+                self._deadline.cancel()
+            if self.ticket is not None:
+                self.ticket.close()
         return self.candidates
 
     async def _execute(self, decisions: list[Decision]) -> None:
         aborted: list[Candidate] = []
+        extras: list[Draw] = []
         for decision in decisions:
             if isinstance(decision, Draw) and self.budget_spent:
-                decision.candidate.prune()  # refused: it never reaches the engine
-                self.strategy.stop("budget")
+                self._refuse(decision, "budget")
+            elif isinstance(decision, Draw) and self.primary is None:
+                self.primary = decision.candidate
+                self._start(decision)
             elif isinstance(decision, Draw):
-                self.candidates.append(decision.candidate)
-                spec = self.candidate_sampling(decision)
-                decision.candidate.temperature = spec.temperature
-                self._tell(decision.candidate)  # listeners hear each draw (a fork: its prefix so far)
-                task = asyncio.create_task(self._drive(decision.candidate, spec))
-                task.add_done_callback(quietly)  # one failure is raised by `run`; siblings' are moot
-                self._tasks.add(task)
+                extras.append(decision)
             elif isinstance(decision, Abort):
                 aborted.extend(decision.candidates)
+        self._start_extras(extras)
         await self._abort(aborted)
+
+    def _start(self, draw: Draw) -> None:
+        """Send one candidate to the engine (counted in the server's load)."""
+        candidate = draw.candidate
+        self.candidates.append(candidate)
+        spec = self.candidate_sampling(draw)
+        candidate.temperature = spec.temperature
+        self._counted.add(candidate.index)
+        if self.ticket is not None and candidate is self.primary:
+            self.ticket.primary_started()
+        self._tell(candidate)  # listeners hear each draw (a fork: its prefix so far)
+        task = asyncio.create_task(self._drive(candidate, spec))
+        task.add_done_callback(quietly)  # one failure is raised by `run`; siblings' are moot
+        self._tasks.add(task)
+
+    def _start_extras(self, draws: list[Draw]) -> None:
+        """Start the extras the load allows now; the rest are refused (`stopped_by: "load"`)."""
+        if not draws:
+            return
+        allowed = len(draws)
+        if self.ticket is not None:
+            late = self.ticket.spare and self.primary is not None and self.primary.done
+            allowed = 0 if late else self.ticket.admit_extras(len(draws))
+        for draw in draws[:allowed]:
+            self._start(draw)
+        for draw in draws[allowed:]:
+            self._refuse(draw, "deadline" if self.primary is not None and self.primary.done else "load")
+
+    def _refuse(self, draw: Draw, reason: str) -> None:
+        """A draw that never reaches the engine: its candidate is marked pruned."""
+        draw.candidate.prune()
+        self.strategy.stop(reason)
+        self.metrics.refused_candidates.labels(reason).inc()
 
     def candidate_sampling(self, draw: Draw) -> SamplingSpec:
         """The request's sampling as the draw adjusts it; candidate i draws with seed + i."""
@@ -124,6 +179,7 @@ class CandidateRace:
         try:
             if candidate.status is CandidateStatus.RUNNING:  # else aborted before it started
                 await self._stream(candidate, spec)
+            self._release(candidate)
             await self._execute(self.strategy.on_end(candidate))
         except asyncio.CancelledError:  # the client went away, or a sibling failed
             if not candidate.done:
@@ -131,7 +187,15 @@ class CandidateRace:
                 await asyncio.shield(self.engine.abort([self.engine_id(candidate)]))
             raise
         finally:
+            self._release(candidate)
             self.metrics.inflight_candidates.dec()
+
+    def _release(self, candidate: Candidate) -> None:
+        """The candidate no longer loads the engine (counted out once)."""
+        if candidate.index in self._counted:
+            self._counted.discard(candidate.index)
+            if self.ticket is not None:
+                self.ticket.ended(primary=candidate is self.primary)
 
     async def _stream(self, candidate: Candidate, spec: SamplingSpec) -> None:
         prompt = self.prompt_token_ids + candidate.token_ids  # a fork continues its prefix
@@ -208,9 +272,40 @@ class CandidateRace:
         if running:
             await self.engine.abort([self.engine_id(c) for c in running])
 
+    def cut_extras(self, most: int, reason: str) -> int:
+        """Stop up to `most` running extras, newest first, for the load policy; how many were cut."""
+        running = [c for c in reversed(self.candidates) if c.status is CandidateStatus.RUNNING]
+        cut = [c for c in running if c is not self.primary][:most]
+        for candidate in cut:
+            candidate.prune()
+            self.cut.add(candidate.index)
+            self._release(candidate)
+            self._status_changed(candidate)
+        if cut:
+            self.strategy.stop(reason)
+            self.metrics.cut_candidates.labels(reason).inc(len(cut))
+            task = asyncio.ensure_future(self.engine.abort([self.engine_id(c) for c in cut]))
+            task.add_done_callback(quietly)
+            self._aborts.add(task)
+            task.add_done_callback(self._aborts.discard)
+        return len(cut)
+
+    def _primary_ended(self) -> None:
+        """Under `spare`, the extras get a deadline: a fraction of the primary's time from now."""
+        if self.ticket is None or not self.ticket.spare or self._deadline is not None:
+            return
+        loop = asyncio.get_running_loop()
+        grace = self.ticket.governor.policy.grace(loop.time() - self._started)
+        self._deadline = loop.call_later(grace, self._deadline_passed)
+
+    def _deadline_passed(self) -> None:
+        self.cut_extras(len(self.candidates), "deadline")
+
     def _status_changed(self, candidate: Candidate) -> None:
         """The one place a candidate's new status is observed (metrics; live listeners)."""
         self.metrics.candidates.labels(candidate.status.value).inc()
+        if candidate is self.primary:
+            self._primary_ended()
         self._tell(candidate)
 
     def _tell(self, candidate: Candidate, text: str = "", tokens: Sequence[TokenLogprob] = ()) -> None:

@@ -67,6 +67,8 @@ def summary(result: SharpenedResult) -> SharpeningSummary:
         normaliser_error_bound=spend.normaliser_error if smc or mcmc else None,
         max_total_tokens=config.max_total_tokens,
         stopped_by=result.stopped_by,
+        load=None if config.strategy == "none" else config.load,
+        candidates_cut=result.cut,
         candidates=reports,
     )
 
@@ -86,6 +88,7 @@ def batch_summary(results: Sequence[SharpenedResult]) -> SharpeningSummary:
         candidates_finished=sum(s.candidates_finished for s in each),
         candidates_pruned=sum(s.candidates_pruned for s in each),
         candidates_truncated=sum(s.candidates_truncated for s in each),
+        candidates_cut=sum(s.candidates_cut for s in each),
         generated_tokens=sum(s.generated_tokens for s in each),
         candidate_temperatures=sorted({t for s in each for t in s.candidate_temperatures}),
         max_total_tokens=each[0].max_total_tokens,  # each prompt's own budget

@@ -17,6 +17,7 @@ from server.conversation import chat_messages
 from server.engines import Engine, EngineError, EngineInputError, SamplingSpec
 from server.errors import EngineUnavailable, InvalidRequest, ModelNotFound
 from server.jobs import CompletionBatch, GenerationJob, LegacyPrompt, SharpenedResult
+from server.load import LoadGovernor, LoadPolicy
 from server.metrics import Metrics
 from server.openai_fields import CHAT_FIELDS, COMPLETION_FIELDS, refuse_unsupported
 from server.protocol import (
@@ -59,6 +60,8 @@ class SharpeningService:
         self.adapters = AdapterRegistry(engine, settings)
         self.admission = Admission(settings.max_inflight_requests, settings.max_inflight_candidates)
         self.candidate_temperature = candidate_temperature(settings)
+        self.governor = LoadGovernor(LoadPolicy(settings.load_capacity, settings.load_deadline))
+        metrics.watch_load(self.governor.busy)
 
     # -- preparing jobs -------------------------------------------------------------------
 
@@ -303,14 +306,16 @@ class SharpeningService:
         )
         race = CandidateRace(
             self.engine, job.prompt_token_ids, job.sampling, request_id, self.metrics, on_update,
-            budget=config.max_total_tokens,
+            budget=config.max_total_tokens, governor=self.governor, load_mode=config.load,
         )
         with engine_errors():
             candidates = await race.run(strategy)
+        self.metrics.load_requests.labels(config.load, load_extent(config.candidate_count, race)).inc()
         selected = await asyncio.to_thread(strategy.select, candidates)  # majority runs regexes
         if selected is None:
             raise EngineUnavailable("no candidate completed")
-        choices = top_choices(selected, rank(candidates, config.length_penalty), job.choices)
+        ranked = rank(candidates, config.length_penalty, config.tie_tolerance)
+        choices = top_choices(selected, ranked, job.choices)
         scores = {c.index: candidate_score(c, config.length_penalty) for c in candidates}
         self.metrics.selected_score.observe(scores[selected.index])
         if strategy.stopped_by is not None:
@@ -320,8 +325,17 @@ class SharpeningService:
             parse = self.engine.parse_tool_calls
             replies = [tool_reply(plan, c.text, c.finish_reason, parse) for c in choices]
         return SharpenedResult(
-            job, candidates, choices, scores, strategy.spend, replies=replies, stopped_by=strategy.stopped_by
+            job, candidates, choices, scores, strategy.spend, replies=replies,
+            stopped_by=strategy.stopped_by, cut=len(race.cut),
         )
+
+
+def load_extent(asked: int, race: CandidateRace) -> str:
+    """How far load let a job sharpen: full, reduced (candidates refused or cut) or primary_only."""
+    ran = len(race.candidates) - len(race.cut)
+    if ran >= asked:
+        return "full"
+    return "primary_only" if ran <= 1 else "reduced"
 
 
 def check_proposal_fields(request: SamplingFields, strategy: str) -> None:

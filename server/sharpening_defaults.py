@@ -10,6 +10,7 @@ from server.protocol import SharpeningParams
 from server.sharpening import SharpeningConfig
 from server.sharpening.config import (
     ADAPTIVE_STRATEGIES,
+    LOAD_AWARE_STRATEGIES,
     MAXIMISING_STRATEGIES,
     ONE_AT_TEMPERATURE_ZERO,
     STRATEGY_DEFAULTS,
@@ -24,9 +25,13 @@ def resolve_sharpening(
 ) -> SharpeningConfig:
     """Fill in server defaults; legacy `best_of` > 1 means best_of_n with length_penalty 1.
 
-    A greedy candidate is drawn by default when the request sends no `temperature`.
+    A greedy candidate is drawn by default when the request sends no `temperature`. A request
+    that sends no `sharpening` object (nor legacy `best_of`) runs under the server's load policy;
+    one that asks for sharpening explicitly waits for every candidate unless it says `load`.
     """
     given = params.model_dump(exclude_none=True) if params else {}
+    legacy = legacy_best_of is not None and legacy_best_of > 1
+    implicit = not (params.model_fields_set if params else set()) and not legacy
     if legacy_best_of is not None and legacy_best_of > 1:
         given = {"strategy": "best_of_n", "n": legacy_best_of, "length_penalty": 1.0} | given
     cap = settings.max_total_tokens
@@ -34,12 +39,15 @@ def resolve_sharpening(
     given = STRATEGY_DEFAULTS.get(strategy, {}) | given
     greedy = temperature is None and settings.greedy_candidate and strategy in MAXIMISING_STRATEGIES
     adaptive = settings.default_adaptive and strategy in ADAPTIVE_STRATEGIES
+    load = settings.load_policy if implicit and strategy in LOAD_AWARE_STRATEGIES else "wait"
     config = SharpeningConfig(
         strategy=strategy,
         n=given.pop("n", settings.default_n),
         greedy_candidate=given.pop("greedy_candidate", greedy),
         max_total_tokens=given.pop("max_total_tokens", cap),
         adaptive=given.pop("adaptive", adaptive),
+        load=given.pop("load", load),
+        tie_tolerance=settings.tie_tolerance or 0.0,
         **given,
     )
     if config.candidate_count > settings.max_candidates:

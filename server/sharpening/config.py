@@ -14,6 +14,10 @@ ADAPTIVE_STRATEGIES = ("best_of_n", "majority", "confidence")  # can draw in wav
 POWER_STRATEGIES = ("power", "smc", "mcmc")  # sample towards pi^alpha: need alpha
 # keep the most likely candidate: a greedy candidate and low-temperature samples only help them
 MAXIMISING_STRATEGIES = ("best_of_n", "rejection", "beam")
+# whole-candidate strategies: cutting an extra candidate for load leaves their selection rule intact;
+# samplers that claim a distribution (power, smc, mcmc) and prefix-forking ones (beam, confidence) wait
+LOAD_AWARE_STRATEGIES = ("best_of_n", "rejection", "majority")
+LoadMode = Literal["spare", "wait"]
 PROPOSAL_STRATEGIES = ("smc", "mcmc")  # draw from the model at temperature 1/alpha themselves
 # at temperature 0 every candidate of these is the same greedy decode, so one is drawn
 ONE_AT_TEMPERATURE_ZERO = ("best_of_n", "rejection", "beam", "majority", "confidence", "power")
@@ -57,7 +61,9 @@ class SharpeningConfig:
     beam_width: int = 4
     max_total_tokens: int | None = None  # the request's token budget, all candidates together
     adaptive: bool = False  # draw in growing waves, n being the cap, and stop once settled
+    load: LoadMode = "wait"  # spare: extras only on the engine's spare capacity (server/load.py); wait: all
     certainty: float = 0.95  # adaptive majority/confidence: posterior that the leader still leads at the cap
+    tie_tolerance: float = 0.0  # scores closer than this are ties, won by the lower index
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -99,6 +105,16 @@ class SharpeningConfig:
             raise InvalidSharpening(
                 "sharpening.adaptive",
                 f"sharpening.adaptive works with {', '.join(ADAPTIVE_STRATEGIES)}, not {self.strategy!r}",
+            )
+        if self.tie_tolerance < 0:
+            raise InvalidSharpening("sharpening.tie_tolerance", "sharpening.tie_tolerance must be at least 0")
+        if self.load not in ("spare", "wait"):
+            raise InvalidSharpening("sharpening.load", f"unknown load mode {self.load!r}; use spare or wait")
+        if self.load == "spare" and self.strategy not in LOAD_AWARE_STRATEGIES:
+            raise InvalidSharpening(
+                "sharpening.load",
+                f"sharpening.load 'spare' works with {', '.join(LOAD_AWARE_STRATEGIES)}, "
+                f"not {self.strategy!r}",
             )
         if not 0.5 <= self.certainty < 1.0:
             raise InvalidSharpening("sharpening.certainty", "sharpening.certainty must be in [0.5, 1)")
