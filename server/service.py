@@ -15,6 +15,7 @@ from server.amortize.traces import TraceWriter, trace_record
 from server.config import Settings
 from server.conversation import chat_messages
 from server.engines import Engine, EngineError, EngineInputError, SamplingSpec
+from server.engines.base import ReportsLoad
 from server.errors import EngineUnavailable, InvalidRequest, ModelNotFound
 from server.jobs import CompletionBatch, GenerationJob, LegacyPrompt, SharpenedResult
 from server.load import LoadGovernor, LoadPolicy
@@ -60,7 +61,8 @@ class SharpeningService:
         self.adapters = AdapterRegistry(engine, settings)
         self.admission = Admission(settings.max_inflight_requests, settings.max_inflight_candidates)
         self.candidate_temperature = candidate_temperature(settings)
-        self.governor = LoadGovernor(LoadPolicy(settings.load_capacity, settings.load_deadline))
+        reported = engine.busy_sequences if isinstance(engine, ReportsLoad) else None
+        self.governor = LoadGovernor(LoadPolicy(settings.load_capacity, settings.load_deadline), reported)
         metrics.watch_load(self.governor.busy)
 
     # -- preparing jobs -------------------------------------------------------------------

@@ -44,6 +44,7 @@ class FakeUpstream:
     break_after: int | None = None  # drop the connection after this many chunks (a dying server)
     drops: int = 0  # drop this many coming streams before their first chunk (stale connections)
     running: int = 0
+    waiting: int = 0  # requests other clients have queued (reported on /metrics)
     finished: int = 0
     disconnected: int = 0
     bodies: list[dict[str, Any]] = field(default_factory=list)
@@ -58,6 +59,8 @@ class FakeUpstream:
         path = scope["path"]
         if path == "/health":
             await respond(send, 200 if self.healthy else 503, {})
+        elif path == "/metrics":
+            await respond_text(send, metrics_text(self.running, self.waiting))
         elif path == "/v1/models":
             card = {"id": self.model, "object": "model", "max_model_len": self.max_model_len}
             await respond(send, 200, {"object": "list", "data": [card]})
@@ -192,6 +195,22 @@ async def respond(send: Send, status: int, payload: dict[str, Any]) -> None:
     headers = [(b"content-type", b"application/json")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
+
+
+async def respond_text(send: Send, text: str) -> None:
+    """A plain-text 200 response."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
+def metrics_text(running: int, waiting: int) -> str:
+    """The two load gauges of vLLM's Prometheus exposition."""
+    return (
+        "# TYPE vllm:num_requests_running gauge\n"
+        f'vllm:num_requests_running{{engine="0",model_name="fake-model"}} {float(running)}\n'
+        "# TYPE vllm:num_requests_waiting gauge\n"
+        f'vllm:num_requests_waiting{{engine="0",model_name="fake-model"}} {float(waiting)}\n'
+    )
 
 
 def main() -> None:

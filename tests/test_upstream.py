@@ -12,7 +12,13 @@ import pytest
 
 from server.engines import CandidateUpdate, EngineError, OutputConstraint, SamplingSpec
 from server.engines.pool import UpstreamPool, affinity_key
-from server.engines.upstream import ProcessedLogprobs, Upstream, completion_body, parse_prompt_logprobs
+from server.engines.upstream import (
+    ProcessedLogprobs,
+    Upstream,
+    completion_body,
+    parse_prompt_logprobs,
+    queued_and_running,
+)
 from tests.conftest import serve_app
 from tests.fake_upstream import EOS, FakeUpstream
 
@@ -245,3 +251,23 @@ async def test_a_stream_interval_groups_tokens_per_event(fakes: StartFake) -> No
     assert [len(u.token_ids) for u in updates] == [4, 4, 2]
     assert [t for u in updates for t in u.token_ids] == list(range(10, 20))
     assert fake.bodies[-1]["stream_interval"] == 4
+
+
+def test_vllm_load_gauges_are_read_from_its_metrics() -> None:
+    text = (
+        '# HELP x\nvllm:num_requests_running{engine="0"} 3.0\nvllm:num_requests_waiting{engine="0"} 5.0\n'
+    )
+    assert queued_and_running(text) == 8
+    assert queued_and_running("vllm:num_requests_running 2.0\nvllm:num_requests_running_x 9\n") == 2
+    assert queued_and_running("process_cpu_seconds_total 4.0\n") is None  # not a vLLM server
+
+
+async def test_the_pool_hears_what_other_clients_queue_on_its_upstreams(fakes: StartFake) -> None:
+    fake, url = fakes()
+    fake.waiting = 12
+    pool = UpstreamPool([url], health_seconds=0.05)
+    await pool.start()
+    try:
+        await eventually(lambda: pool.busy_sequences() == 12)
+    finally:
+        await pool.shutdown()

@@ -172,3 +172,11 @@ class ReportsUpstreams(Protocol):
 
     def upstream_status(self) -> list[UpstreamStatus]:
         """The state of every configured upstream."""
+
+
+@runtime_checkable
+class ReportsLoad(Protocol):
+    """An engine that can say how many sequences it runs or queues for every client (upstream mode)."""
+
+    def busy_sequences(self) -> int:
+        """Sequences running or waiting, as of the engine's last look."""

@@ -52,6 +52,7 @@ class Member:
     failures_total: int = 0
     strikes: int = 0
     retry_at: float = 0.0
+    reported: int | None = None  # requests it ran or queued at the last check (its /metrics)
 
     def status(self) -> UpstreamStatus:
         """A snapshot for /health and /metrics."""
@@ -149,6 +150,7 @@ class UpstreamPool:
     async def _check(self, member: Member) -> None:
         if member.healthy:
             member.strikes = 0 if await member.upstream.healthy() else member.strikes + 1
+            member.reported = await member.upstream.sequences()
             if member.strikes >= HEALTH_STRIKES:
                 self._fail(member, f"GET /health failed {member.strikes} times in a row")
             return
@@ -168,6 +170,10 @@ class UpstreamPool:
     def is_healthy(self) -> bool:
         """True while some upstream serves."""
         return any(m.healthy for m in self.members)
+
+    def busy_sequences(self) -> int:
+        """Requests the healthy upstreams ran or queued at their last check, all clients' together."""
+        return sum(m.reported or 0 for m in self.members if m.healthy)
 
     def upstream_status(self) -> list[UpstreamStatus]:
         """The state of every configured upstream."""

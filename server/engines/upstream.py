@@ -228,6 +228,14 @@ class Upstream:
         except httpx.HTTPError:
             return False
 
+    async def sequences(self) -> int | None:
+        """Requests the upstream runs or queues now (vLLM's /metrics), None where it does not say."""
+        try:
+            response = await self.http.get(self.url + "/metrics", timeout=HEALTH_TIMEOUT_SECONDS)
+        except httpx.HTTPError:
+            return None
+        return queued_and_running(response.text) if response.status_code == 200 else None
+
     async def encode_chat(
         self,
         messages: Sequence[dict[str, Any]],
@@ -345,3 +353,20 @@ class Upstream:
         async for update in self.stream_candidate(prompt, sampling, lambda: False):
             steps += zip(update.token_ids, update.logprobs, strict=True)
         return steps
+
+
+LOAD_GAUGES = ("vllm:num_requests_running", "vllm:num_requests_waiting")
+
+
+def queued_and_running(exposition: str) -> int | None:
+    """vLLM's running plus waiting requests from its Prometheus text, None when it has neither."""
+    total, seen = 0.0, False
+    for line in exposition.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in LOAD_GAUGES:
+            try:
+                total += float(line.rsplit(" ", 1)[1])
+            except (IndexError, ValueError):
+                continue
+            seen = True
+    return int(total) if seen else None

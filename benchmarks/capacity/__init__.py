@@ -1,0 +1,1 @@
+"""Capacity: latency against offered load for greedy, the default and vLLM's own server."""
