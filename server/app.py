@@ -25,6 +25,7 @@ from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
 from server.metrics import Metrics
 from server.playground import STATIC_PATH, page, static_files
+from server.precision import Precision, resolve_precision
 from server.routes import api, ops, tokens
 from server.service import SharpeningService
 from server.supervisor import EngineSupervisor, RestartBudget
@@ -111,10 +112,20 @@ class RequestAccounting:
             self.metrics.count_request(endpoint, strategy, status, time.perf_counter() - started)
 
 
+def with_precision(settings: Settings) -> tuple[Settings, Precision]:
+    """The settings with `auto` dtype and the default tie tolerance decided for this host; the choice."""
+    precision = resolve_precision(settings.dtype, upstream=bool(settings.upstreams))
+    logger.info("dtype %s (%s)", precision.dtype, precision.reason)
+    tolerance = precision.tie_tolerance if settings.tie_tolerance is None else settings.tie_tolerance
+    resolved = {"tie_tolerance": tolerance} | ({} if settings.upstreams else {"dtype": precision.dtype})
+    return settings.model_copy(update=resolved), precision
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app; the engine (the real vLLM one unless given) starts in the lifespan."""
-    settings = settings or Settings()
+    settings, precision = with_precision(settings or Settings())
     metrics = Metrics()
+    metrics.build.info({"version": __version__, "dtype": precision.dtype, "dtype_reason": precision.reason})
     the_engine: Engine = engine or build_engine(settings)
     metrics.watch_engine(the_engine.is_healthy)
     if isinstance(the_engine, ReportsUpstreams):
@@ -154,6 +165,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app = FastAPI(title="whetstone", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.state.precision = precision
     app.state.metrics = metrics
     app.state.supervisor = supervisor
     app.state.service = SharpeningService(the_engine, settings, metrics, traces, tracer)

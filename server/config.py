@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from server.precision import TIE_TOLERANCE
 from server.sharpening.config import StrategyName
 
 
@@ -35,7 +36,9 @@ class Settings(BaseSettings):
         None,
         ge=0,
         description="Candidates whose scores differ by less than this are ties, won by the lower index "
-        "(the greedy candidate is 0). Default: from the dtype in use (0.01 float32, 0.5 bfloat16).",
+        "(the greedy candidate is 0). Default: from the dtype in use ("
+        + ", ".join(f"{tol:g} for {dtype}" for dtype, tol in TIE_TOLERANCE.items())
+        + "; see docs/api.md#scores).",
     )
     enforce_eager: bool = Field(
         False, description="Skip torch.compile: starts in ~40 s instead of ~80-145 s, decodes ~2x slower."

@@ -22,6 +22,7 @@ from server.engines import ReportsUpstreams
 from server.errors import EngineUnavailable, InvalidRequest, Unauthorized
 from server.jobs import GenerationJob, SharpenedResult
 from server.metrics import Metrics
+from server.precision import Precision
 from server.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -245,7 +246,10 @@ async def health(request: Request, service: Service) -> JSONResponse:
         supervisor: EngineSupervisor = request.app.state.supervisor
         upstreams = f"; upstreams: {detail['upstreams']}" if detail else ""
         raise EngineUnavailable(supervisor.describe() + upstreams, code=f"engine_{supervisor.state}")
-    return JSONResponse({"status": "ok"} | detail)
+    precision: Precision = request.app.state.precision
+    scores = {"dtype": precision.dtype, "dtype_reason": precision.reason,
+              "tie_tolerance": request.app.state.settings.tie_tolerance}
+    return JSONResponse({"status": "ok"} | scores | detail)
 
 
 @ops.get("/metrics")

@@ -19,6 +19,13 @@ from tests.fakes import FakeEngine
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
+@pytest.fixture(autouse=True)
+def exact_ties(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake-engine tests rank scores exactly on any host (no tie tolerance from the host's dtype)."""
+    if request.node.get_closest_marker("e2e") is None:
+        monkeypatch.setenv("WHETSTONE_TIE_TOLERANCE", "0")
+
+
 @asynccontextmanager
 async def app_client(engine: FakeEngine | None = None, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking to a fresh app (lifespan included) over ASGI."""

@@ -43,3 +43,11 @@ async def test_429s_are_counted(make_client: ClientFactory) -> None:
     assert refused.status_code == 429
     assert 'whetstone_refused_requests_total{status="429"} 1.0' in metrics
     assert 'whetstone_requests_total{endpoint="chat",status="429",strategy="best_of_n"} 1.0' in metrics
+
+
+async def test_health_and_the_build_info_show_the_dtype_and_why(make_client: ClientFactory) -> None:
+    async with make_client(FakeEngine(), dtype="float32") as client:
+        health = (await client.get("/health")).json()
+        metrics = (await client.get("/metrics")).text
+    assert health["dtype"] == "float32" and health["dtype_reason"] == "set by --dtype"
+    assert 'dtype="float32"' in metrics and "whetstone_build_info{" in metrics

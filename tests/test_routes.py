@@ -44,6 +44,15 @@ async def test_chat_returns_the_highest_scoring_candidate(make_client: ClientFac
     )
 
 
+async def test_a_score_within_the_tie_tolerance_loses_to_the_lower_index(make_client: ClientFactory) -> None:
+    engine = FakeEngine(scripts=[Script([-1.0, -1.0]), Script([-0.2, -0.3]), Script([-3.0])])
+    async with make_client(engine, tie_tolerance=2.0) as client:
+        health = (await client.get("/health")).json()
+        r = await client.post(CHAT, json={"messages": HELLO, "sharpening": {"n": 3}})
+    assert health["tie_tolerance"] == 2.0
+    assert r.json()["sharpening"]["selected_index"] == 0  # -2.0 ties with -0.5 at tolerance 2
+
+
 async def test_candidates_are_separate_engine_requests_with_seed_plus_index(
     make_client: ClientFactory,
 ) -> None:

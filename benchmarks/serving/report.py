@@ -147,7 +147,7 @@ def markdown(table: list[dict[str, Any]], goals: dict[str, Any], args: argparse.
     lines = [
         "# Serving benchmark: vLLM's own server vs whetstone",
         "",
-        f"Machine: {machine()}. {vllm_version()}, model {Path(model_dir).name} ({args.dtype}), "
+        f"Machine: {machine(args.dtype)}. {vllm_version()}, model {Path(model_dir).name}, "
         f"{mode}, KV cache {args.kv_cache_gib:g} GiB on every server. Run took {wall / 60:.1f} min. "
         "Re-run: `make bench-serving`.",
         "",
@@ -281,7 +281,7 @@ def write_report(args: argparse.Namespace, model_dir: str, samples: list[Sample]
     table = summarise(samples, phases)
     goals = targets(table)
     config = {
-        "machine": machine(),
+        "machine": machine(args.dtype),
         "vllm": vllm_version(),
         "model": model_dir,
         "mode": "eager" if args.enforce_eager else "compiled",

@@ -32,7 +32,7 @@ class Beam(PrunedDrawing):
         self.chunk = config.checkpoint_tokens
         self.length_penalty = config.length_penalty
         self.greedy_candidate = config.greedy_candidate
-        self.pruner = Pruner(config.length_penalty, enabled=config.prune, keep=keep)
+        self.pruner = Pruner(config.length_penalty, config.prune, keep, config.tie_tolerance)
         self.round: list[Candidate] = []
 
     def start(self) -> list[Decision]:

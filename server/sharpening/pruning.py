@@ -13,14 +13,19 @@ class Pruner:
     A running candidate ends either finished, with a score at most its upper bound, or
     truncated, which never beats a finished one. So once its bound is below the `keep`-th
     best finished score S* it cannot be among the `keep` selected, and aborting it leaves
-    the selection unchanged. Ties are kept (a tie is broken by index, which the bound does
-    not know about). `keep` is 1 for plain best-of-n, k when k choices are returned.
+    the selection unchanged. Ranking counts scores within `tie_tolerance` of the best as ties
+    won by the lower index, so only a bound below S* - tie_tolerance is beaten: a candidate
+    within the tolerance might still win its tie, or decide which one wins. `keep` is 1 for
+    plain best-of-n, k when k choices are returned.
     """
 
-    def __init__(self, length_penalty: float, enabled: bool = True, keep: int = 1) -> None:
+    def __init__(
+        self, length_penalty: float, enabled: bool = True, keep: int = 1, tie_tolerance: float = 0.0
+    ) -> None:
         if not 0.0 <= length_penalty <= 1.0:
             raise ValueError("exact pruning needs length_penalty in [0, 1]")
         self.length_penalty = length_penalty
+        self.tie_tolerance = tie_tolerance
         self.enabled = enabled
         self.keep = keep
         self._top_scores: list[float] = []  # the best `keep` finished scores, best first
@@ -39,8 +44,12 @@ class Pruner:
         return score_upper_bound(candidate.logprob_sum, candidate.max_tokens, self.length_penalty)
 
     def beaten(self, candidate: Candidate) -> bool:
-        """True when pruning is on and `candidate`, whatever its status, cannot reach S* any more."""
-        return self.enabled and self.cutoff is not None and self.bound(candidate) < self.cutoff
+        """True when pruning is on and `candidate`, whatever its status, cannot reach S* - tie_tolerance."""
+        return (
+            self.enabled
+            and self.cutoff is not None
+            and self.bound(candidate) < self.cutoff - self.tie_tolerance
+        )
 
     def cannot_win(self, candidate: Candidate) -> bool:
         """True when the running `candidate` can no longer be selected."""
@@ -67,5 +76,5 @@ class PrunedDrawing(Drawing):
 
     def select(self, candidates: list[Candidate]) -> Candidate | None:
         """Finished beats truncated, then the highest score."""
-        ranked = rank(candidates, self.length_penalty)
+        ranked = rank(candidates, self.length_penalty, self.pruner.tie_tolerance)
         return ranked[0] if ranked else None

@@ -30,16 +30,29 @@ def score_upper_bound(partial_logprob_sum: float, max_tokens: int, length_penalt
     return partial_logprob_sum / max(max_tokens, 1) ** length_penalty
 
 
-def rank_key(candidate: Candidate, length_penalty: float) -> tuple[bool, float, int]:
-    """Sort key, larger is better: finished beats truncated, then score, then lower index."""
-    return (
-        candidate.status is CandidateStatus.FINISHED,
-        candidate_score(candidate, length_penalty),
-        -candidate.index,
-    )
+def rank(candidates: list[Candidate], length_penalty: float, tie_tolerance: float = 0.0) -> list[Candidate]:
+    """Completed candidates, best first; pruned and running ones are left out.
 
-
-def rank(candidates: list[Candidate], length_penalty: float) -> list[Candidate]:
-    """Completed candidates, best first; pruned and running ones are left out."""
+    Finished candidates come before truncated ones. Within each group the next place goes to
+    the lowest index among the candidates scoring within `tie_tolerance` of the best one left,
+    so scores that precision and batching could have swapped are ties, broken by index.
+    """
     completed = [c for c in candidates if c.completed]
-    return sorted(completed, key=lambda c: rank_key(c, length_penalty), reverse=True)
+    finished = [c for c in completed if c.status is CandidateStatus.FINISHED]
+    truncated = [c for c in completed if c.status is not CandidateStatus.FINISHED]
+    return [
+        *_rank_by_score(finished, length_penalty, tie_tolerance),
+        *_rank_by_score(truncated, length_penalty, tie_tolerance),
+    ]
+
+
+def _rank_by_score(candidates: list[Candidate], length_penalty: float, tolerance: float) -> list[Candidate]:
+    scores = {c.index: candidate_score(c, length_penalty) for c in candidates}
+    left = sorted(candidates, key=lambda c: c.index)
+    ranked: list[Candidate] = []
+    while left:
+        best = max(scores[c.index] for c in left)
+        chosen = next(c for c in left if scores[c.index] >= best - tolerance)
+        ranked.append(chosen)
+        left.remove(chosen)
+    return ranked

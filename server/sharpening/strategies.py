@@ -33,7 +33,7 @@ class BestOfN(PrunedDrawing):
         self.n = config.candidate_count
         self.length_penalty = config.length_penalty
         self.greedy_candidate = config.greedy_candidate
-        self.pruner = Pruner(config.length_penalty, enabled=config.prune, keep=keep)
+        self.pruner = Pruner(config.length_penalty, config.prune, keep, config.tie_tolerance)
 
     def start(self) -> list[Decision]:
         """All n candidates in one wave."""
@@ -154,7 +154,7 @@ class Majority(BestOfN):
 
     def select(self, candidates: list[Candidate]) -> Candidate | None:
         """Highest-scoring candidate of the most frequent answer; plain best when none match."""
-        ranked = rank(candidates, self.length_penalty)
+        ranked = rank(candidates, self.length_penalty, self.pruner.tie_tolerance)
         answers = {c.index: self.answer(c) for c in ranked}
         votes = Counter(a for a in answers.values() if a is not None)
         if not votes:

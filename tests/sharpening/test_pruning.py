@@ -22,7 +22,9 @@ class Stream:
 streams_st = st.lists(
     st.builds(
         Stream,
-        logprobs=st.lists(st.floats(-8.0, 0.0), min_size=1, max_size=12),
+        # a coarse grid as well as any float, so sums land within a tie tolerance of each other often
+        logprobs=st.lists(st.floats(-8.0, 0.0) | st.sampled_from([0.0, -0.05, -0.1, -0.5, -1.0]),
+                          min_size=1, max_size=12),
         stops=st.booleans(),
     ),
     min_size=1,
@@ -31,11 +33,11 @@ streams_st = st.lists(
 
 
 def simulate(
-    streams: list[Stream], schedule: list[int], lp: float, prune: bool, keep: int = 1
+    streams: list[Stream], schedule: list[int], lp: float, prune: bool, keep: int = 1, tol: float = 0.0
 ) -> list[Candidate]:
     """Advance candidates one token at a time in `schedule` order, pruning as the server does."""
     limit = 12
-    pruner = Pruner(lp, enabled=prune, keep=keep)
+    pruner = Pruner(lp, enabled=prune, keep=keep, tie_tolerance=tol)
     cands = [Candidate(index=i, max_tokens=limit) for i in range(len(streams))]
     order = [i % len(streams) for i in schedule] + [i for i in range(len(streams))] * limit
     for i in order:
@@ -63,13 +65,15 @@ def simulate(
     schedule=st.lists(st.integers(0, 7), max_size=60),
     lp=st.sampled_from([0.0, 0.25, 0.5, 1.0]) | st.floats(0.0, 1.0),
     keep=st.integers(1, 3),
+    tol=st.sampled_from([0.0, 0.0, 0.05, 0.1, 0.5, 1.0]),
 )
 def test_pruned_selection_equals_full_best_of_n(
-    streams: list[Stream], schedule: list[int], lp: float, keep: int
+    streams: list[Stream], schedule: list[int], lp: float, keep: int, tol: float
 ) -> None:
-    full = rank(simulate(streams, schedule, lp, prune=False), lp)
-    pruned_cands = simulate(streams, schedule, lp, prune=True, keep=keep)
-    pruned = rank(pruned_cands, lp)
+    """Also with a tie tolerance: pruning never changes which candidate wins a tie."""
+    full = rank(simulate(streams, schedule, lp, prune=False), lp, tol)
+    pruned_cands = simulate(streams, schedule, lp, prune=True, keep=keep, tol=tol)
+    pruned = rank(pruned_cands, lp, tol)
     assert [c.index for c in pruned[:keep]] == [c.index for c in full[:keep]]
     winners = {c.index for c in full[:keep]}
     assert not any(c.status is CandidateStatus.PRUNED and c.index in winners for c in pruned_cands)
@@ -98,6 +102,19 @@ def test_ties_are_not_pruned() -> None:
     tied = Candidate(index=0, max_tokens=10)
     tied.extend([1], [-2.0], "x")
     assert not pruner.cannot_win(tied)
+
+
+def test_a_lower_index_within_the_tie_tolerance_is_not_pruned() -> None:
+    pruner = Pruner(0.0, tie_tolerance=0.5)
+    done = Candidate(index=1, max_tokens=10)
+    done.extend([1], [-2.0], "x")
+    done.finish("stop")
+    pruner.record(done)
+    greedy = Candidate(index=0, max_tokens=10)
+    greedy.extend([1], [-2.4], "x")  # below S* but within the tolerance: it would win the tie
+    assert not pruner.cannot_win(greedy)
+    greedy.extend([2], [-0.2], "y")  # now beyond it
+    assert pruner.cannot_win(greedy)
 
 
 def test_length_penalty_outside_unit_interval_is_refused() -> None:

@@ -70,3 +70,37 @@ def test_candidate_tracks_sum_and_finish_reason() -> None:
     c.finish("length")
     assert c.status is CandidateStatus.TRUNCATED
     assert math.isclose(c.logprob_sum, -1.5) and c.num_tokens == 2 and c.text == "ab"
+
+
+def test_scores_within_the_tie_tolerance_are_won_by_the_lower_index() -> None:
+    greedy = make(0, [-2.0], CandidateStatus.FINISHED)
+    sampled = make(1, [-1.8], CandidateStatus.FINISHED)
+    assert [c.index for c in rank([sampled, greedy], 0.0)] == [1, 0]
+    assert [c.index for c in rank([sampled, greedy], 0.0, tie_tolerance=0.25)] == [0, 1]
+    assert [c.index for c in rank([sampled, greedy], 0.0, tie_tolerance=0.1)] == [1, 0]
+
+
+def test_ties_are_measured_from_the_best_score_left_not_chained() -> None:
+    # 0 is within 0.3 of 1 and 1 of 2, but 0 is not within 0.3 of the best (2): 1 wins, then 2, then 0
+    cands = [make(i, [lp], CandidateStatus.FINISHED) for i, lp in enumerate([-1.4, -1.2, -1.0])]
+    assert [c.index for c in rank(cands, 0.0, tie_tolerance=0.3)] == [1, 2, 0]
+
+
+def test_a_tie_never_lets_a_truncated_candidate_past_a_finished_one() -> None:
+    truncated = make(0, [-1.0], CandidateStatus.TRUNCATED)
+    finished = make(1, [-1.1], CandidateStatus.FINISHED)
+    assert [c.index for c in rank([truncated, finished], 0.0, tie_tolerance=1.0)] == [1, 0]
+
+
+@given(
+    scores=st.lists(st.sampled_from([-3.0, -2.9, -2.5, -2.45, -2.0, -1.0]), min_size=1, max_size=8),
+    tol=st.sampled_from([0.0, 0.05, 0.1, 0.5]),
+)
+def test_tie_ranking_depends_on_the_scores_only_not_on_the_order_given(
+    scores: list[float], tol: float
+) -> None:
+    cands = [make(i, [s], CandidateStatus.FINISHED) for i, s in enumerate(scores)]
+    ranked = [c.index for c in rank(cands, 0.0, tol)]
+    assert ranked == [c.index for c in rank(cands[::-1], 0.0, tol)]
+    best = max(scores)
+    assert ranked[0] == min(i for i, s in enumerate(scores) if s >= best - tol)
