@@ -110,11 +110,16 @@ async def test_run_ab_reads_exact_lengths_from_the_summary_and_keeps_errors(
     assert b.error is not None and b.error.startswith("http_400")
 
 
+# Every candidate waited for: under the default 'spare' load policy, which extras a plain request
+# gets depends on how busy the fake engine is, so the selection would vary from run to run.
+WAIT_FOR_EVERY_CANDIDATE = {"load_policy": "wait"}
+
+
 class RecordingTransport(httpx.AsyncBaseTransport):
     """Passes requests to an app over ASGI and keeps each request's JSON body."""
 
     def __init__(self, engine: FakeEngine) -> None:
-        self.app = httpx.ASGITransport(app=create_app(Settings(), engine=engine))
+        self.app = httpx.ASGITransport(app=create_app(Settings(**WAIT_FOR_EVERY_CANDIDATE), engine=engine))
         self.bodies: list[dict[str, Any]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -189,7 +194,7 @@ def test_ab_without_answers_judges_by_log_likelihood(serve: ServerFactory, tmp_p
     data = write_items(tmp_path / "items.jsonl",
                        [{"messages": [{"role": "user", "content": "hi"}]}] * 3)
     out = tmp_path / "report"
-    with serve(sharpened_is_right()) as url:
+    with serve(sharpened_is_right(), **WAIT_FOR_EVERY_CANDIDATE) as url:
         code = run_cli("ab", "--url", url, "--data", str(data), "--out", str(out))
     assert code == 0
     assert {p.name for p in out.iterdir()} == REPORT_FILES  # no accuracy plot without answers
