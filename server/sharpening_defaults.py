@@ -17,6 +17,10 @@ from server.sharpening.config import (
 )
 
 
+# fields that only say what to report: a request sending just these still gets the server's load policy
+REPORTING_FIELDS = frozenset({"return_candidates", "stream_candidates"})
+
+
 def resolve_sharpening(
     settings: Settings,
     params: SharpeningParams | None,
@@ -26,12 +30,14 @@ def resolve_sharpening(
     """Fill in server defaults; legacy `best_of` > 1 means best_of_n with length_penalty 1.
 
     A greedy candidate is drawn by default when the request sends no `temperature`. A request
-    that sends no `sharpening` object (nor legacy `best_of`) runs under the server's load policy;
-    one that asks for sharpening explicitly waits for every candidate unless it says `load`.
+    that sends no `sharpening` settings (reporting ones aside) nor legacy `best_of` runs under the
+    server's load policy; one that asks for sharpening explicitly waits for every candidate unless
+    it says `load`.
     """
     given = params.model_dump(exclude_none=True) if params else {}
     legacy = legacy_best_of is not None and legacy_best_of > 1
-    implicit = not (params.model_fields_set if params else set()) and not legacy
+    asked = (params.model_fields_set if params else set()) - REPORTING_FIELDS
+    implicit = not asked and not legacy
     if legacy_best_of is not None and legacy_best_of > 1:
         given = {"strategy": "best_of_n", "n": legacy_best_of, "length_penalty": 1.0} | given
     cap = settings.max_total_tokens

@@ -170,6 +170,8 @@ async def test_any_sharpening_field_means_wait(make_client: ClientFactory) -> No
         assert summary["load"] == "wait" and summary["candidates_cut"] == 0
         spare = {"messages": HELLO, "sharpening": {"n": 8, "load": "spare"}}
         assert (await client.post(CHAT, json=spare)).json()["sharpening"]["load"] == "spare"
+        reporting = {"messages": HELLO, "sharpening": {"return_candidates": True}}  # asks nothing of it
+        assert (await client.post(CHAT, json=reporting)).json()["sharpening"]["load"] == "spare"
 
 
 async def test_the_operator_can_turn_the_policy_off(make_client: ClientFactory) -> None:

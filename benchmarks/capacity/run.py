@@ -180,7 +180,9 @@ async def run_whetstone(args: argparse.Namespace, answers: list[Answer], failure
         async with client(url) as http:
             askers = {way: whetstone_asker(http, fields, args.max_tokens)
                       for way, fields in WHETSTONE_WAYS.items() if way in args.ways}
-            return await measure_server(askers, args, answers, failures)
+            rows = await measure_server(askers, args, answers, failures)
+            (args.out / "whetstone_metrics.txt").write_text((await http.get("/metrics")).text)
+            return rows
 
 
 async def run_vllm(args: argparse.Namespace, answers: list[Answer], failures: list[str]) -> list[Row]:
@@ -203,7 +205,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16],
                         help="closed-loop levels: requests kept in flight (default: 1 4 8 16)")
-    parser.add_argument("--rates", type=float, nargs="+", default=[0.25, 0.5, 1.0],
+    parser.add_argument("--rates", type=float, nargs="*", default=[0.25, 0.5, 1.0],
                         help="open-loop Poisson arrival rates, requests/s (default: 0.25 0.5 1.0)")
     parser.add_argument("--seconds", type=float, default=45.0, help="how long each row sends requests")
     parser.add_argument("--max-tokens", type=int, default=128, help="max_tokens of every request")
