@@ -20,8 +20,9 @@ NVIDIA_DRIVER = Path("/proc/driver/nvidia")
 TIE_TOLERANCE = {"float32": 0.01, "bfloat16": 1.0}
 UNKNOWN_DTYPE_TOLERANCE = TIE_TOLERANCE["bfloat16"]
 # how far the score of T tokens may sit from the model's float32 score of the same tokens, as
-# (nats per token, nats), on a host that computes the dtype natively (docs/api.md#scores)
-SCORE_BOUND = {"float32": (0.002, 0.01), "bfloat16": (0.025, 0.1)}
+# (nats per token, nats): float32 matched to 1e-4; bfloat16 was off by up to 0.77 nats over 32
+# tokens and 0.51 over 3 under a grammar's mask (docs/api.md#how-exact-a-score-is-and-ties)
+SCORE_BOUND = {"float32": (0.002, 0.01), "bfloat16": (0.025, 0.6)}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import httpx
 import psutil
 import pytest
 
+from server.precision import detect_precision
 from tests.e2e.conftest import spawned_server
 
 REQUEST_END_BUDGET_S = 10
@@ -28,8 +29,19 @@ MESSAGES = [{"role": "user", "content": "Write a long story about a cat who lear
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     log_path = tmp_path_factory.mktemp("resilience") / "server.log"
-    with spawned_server(log_path, "--shutdown-timeout", "60") as spawned:
+    with spawned_server(log_path, "--shutdown-timeout", "60", dtype="auto") as spawned:
         yield spawned
+
+
+def test_health_and_metrics_report_the_dtype_the_rule_picks_here(
+    server: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    """With --dtype auto the server runs what the rule picks for this host's CPU, and says why."""
+    url, _ = server
+    expected = detect_precision()
+    health = httpx.get(f"{url}/health").json()
+    assert (health["dtype"], health["dtype_reason"]) == (expected.dtype, expected.reason)
+    assert f'dtype="{expected.dtype}"' in httpx.get(f"{url}/metrics").text
 
 
 def engine_processes(session: int) -> list[psutil.Process]:

@@ -47,7 +47,8 @@ def vllm_url(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def whetstone_upstream(upstreams: list[str], log: Path, *flags: str) -> Any:
     """A whetstone server in upstream mode (a light process: no engine, no model)."""
     port = free_port()
-    command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port)]
+    # no tie tolerance: selection is checked against the exact best score
+    command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--tie-tolerance", "0"]
     for url in upstreams:
         command += ["--upstream", url]
     return spawned(command + list(flags), f"http://127.0.0.1:{port}", log, startup_timeout=120)
