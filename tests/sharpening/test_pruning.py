@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from server.sharpening import Candidate, CandidateStatus, Pruner, rank
@@ -67,6 +67,8 @@ def simulate(
     keep=st.integers(1, 3),
     tol=st.sampled_from([0.0, 0.0, 0.05, 0.1, 0.5, 1.0]),
 )
+# candidate 1 finishes at -1.0 first; candidate 0 falls to -1.1 after it, within the tolerance: it wins
+@example(streams=[Stream([-1.0, -0.1], True), Stream([-1.0], True)], schedule=[0, 1], lp=0.0, keep=1, tol=0.5)
 def test_pruned_selection_equals_full_best_of_n(
     streams: list[Stream], schedule: list[int], lp: float, keep: int, tol: float
 ) -> None:
