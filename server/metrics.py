@@ -85,6 +85,9 @@ class Metrics:
         for reason in ("load", "deadline"):  # every series exists from the start
             self.refused_candidates.labels(reason)
             self.cut_candidates.labels(reason)
+        for mode in ("spare", "wait"):
+            for extent in ("full", "reduced", "primary_only"):
+                self.load_requests.labels(mode, extent)
         self.busy_sequences = Gauge(
             "whetstone_load_busy_sequences",
             "Sequences the engine runs or holds now, as the load policy sees them.",

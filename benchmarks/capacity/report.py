@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common.quoted import ROOT, write_block
 from clients.stats import percentile
 
 WAY_ORDER = ("greedy", "default", "full", "vllm_greedy")
+RESULTS = ROOT / "benchmarks" / "results" / "capacity"
+# pages that quote the closed-loop headline (block `capacity`), rewritten with the committed result
+QUOTING_PAGES = (ROOT / "README.md", ROOT / "docs" / "performance.md", ROOT / "docs" / "load.md")
 COLOURS = {"greedy": "tab:blue", "default": "tab:green", "full": "tab:red", "vllm_greedy": "tab:grey"}
 
 
@@ -97,6 +101,41 @@ def table(rows: list[dict[str, Any]], loop: str) -> list[str]:
     return lines
 
 
+def headline(result: dict[str, Any]) -> str:
+    """The closed-loop rows as README and docs quote them: each way's req/s and p90 against greedy's."""
+    closed = [r for r in result["rows"] if r["loop"] == "closed"]
+    ways = [w for w in WAY_ORDER if any(r["way"] == w for r in closed)]
+    names = {"greedy": "greedy", "default": "default (spare)", "full": "full sharpening (wait)",
+             "vllm_greedy": "vLLM's server, greedy"}
+    lines = [
+        "| concurrency | " + " | ".join(names[w] for w in ways) + " |",
+        "|---:|" + "---|" * len(ways),
+    ]
+    for level in sorted({r["level"] for r in closed}):
+        here = {r["way"]: r for r in closed if r["level"] == level}
+        greedy = here.get("greedy")
+        cells = []
+        for way in ways:
+            r = here.get(way)
+            if r is None:
+                cells.append("-")
+                continue
+            cell = f"{r['requests_per_second']:.2f} req/s, p90 {fmt(r['p90'], 1)} s"
+            if greedy is not None and way != "greedy":
+                cell += (f" ({ratio(r['requests_per_second'], greedy['requests_per_second'])}, "
+                         f"{ratio(r['p90'], greedy['p90'])})")
+            cells.append(cell)
+        lines.append(f"| {level:g} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Closed loop, {result['settings']['seconds']:g} s per row, max_tokens "
+        f"{result['settings']['max_tokens']}; in brackets: requests/s and p90 latency against greedy's "
+        f"at the same concurrency. {result['machine']}; {result['date']}; `make bench-capacity` "
+        "([full tables and plot](benchmarks/results/capacity/capacity.md)).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The report: what ran where, then the closed- and open-loop tables."""
     settings = result["settings"]
@@ -169,3 +208,14 @@ def write_report(out: Path, result: dict[str, Any] | None = None) -> None:
     result = json.loads(data.read_text())
     (out / "capacity.md").write_text(markdown(result))
     plot(result, out / "capacity.png")
+    if out.resolve() == RESULTS.resolve():  # the committed result: the pages quote it
+        for page in QUOTING_PAGES:
+            write_block(page, "capacity", quoted_for(page, result))
+
+
+def quoted_for(page: Path, result: dict[str, Any]) -> str:
+    """The headline as `page` quotes it (its link to the full tables made relative to the page)."""
+    text = headline(result)
+    if page.parent != ROOT:
+        text = text.replace("](benchmarks/", "](../benchmarks/")
+    return text
