@@ -122,7 +122,7 @@ class Settings(BaseSettings):
         "cores; a GPU takes far more (e.g. 64-256).",
     )
     load_deadline: float = Field(
-        0.1,
+        0.5,
         ge=0.0,
         description="Under 'spare', once a request's first candidate has ended, its other candidates may "
         "run this fraction of its time longer before they are cut (0: the answer is due when the first "

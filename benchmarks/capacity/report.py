@@ -146,7 +146,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"- date: {result['date']}; command: `{result['command'].strip()}`",
         f"- {settings['seconds']:g} s per row, max_tokens {settings['max_tokens']}, the load generator's "
         "built-in prompts; whetstone compiled" + (" (eager)" if settings["enforce_eager"] else "")
-        + " with its defaults (load policy spare, capacity 8, deadline 0.1)",
+        + " with its defaults (load policy spare, capacity 8, deadline 0.5)",
         "- ways: greedy = `temperature 0, strategy none`; default = nothing sent (greedy + 7 at 0.4, "
         "spare policy); full = `sharpening.load: wait` (every candidate, the default before the "
         "policy); vllm_greedy = vLLM's own server at temperature 0 with whetstone's engine settings",

@@ -139,7 +139,7 @@ async def measure_row(way: str, ask: Ask, loop: str, level: float, seconds: floa
                       answers: list[Answer], failures: list[str]) -> Row:
     """One way at one concurrency (closed) or arrival rate (open) for `seconds`; its row."""
     got: list[Answer] = []
-    work = jobs(way, loop, level, ask, random.Random(f"{way}{loop}{level}"), got, failures)
+    work = jobs(way, loop, level, ask, random.Random(f"{loop}{level}"), got, failures)  # ways: same prompts
     started = time.perf_counter()
     deadline = started + seconds
     if loop == "closed":
@@ -175,7 +175,8 @@ def client(url: str) -> httpx.AsyncClient:
 async def run_whetstone(args: argparse.Namespace, answers: list[Answer], failures: list[str]) -> list[Row]:
     """Start `whetstone serve` (defaults; compiled unless --enforce-eager) and measure its ways."""
     port = free_port()
-    command = whetstone_command(port, ("--default-max-tokens", str(args.max_tokens)), args.enforce_eager)
+    flags = ("--default-max-tokens", str(args.max_tokens), *args.serve_args.split())
+    command = whetstone_command(port, flags, args.enforce_eager)
     with spawned(command, f"http://127.0.0.1:{port}", args.out / "whetstone.log") as url:
         async with client(url) as http:
             askers = {way: whetstone_asker(http, fields, args.max_tokens)
@@ -205,12 +206,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16],
                         help="closed-loop levels: requests kept in flight (default: 1 4 8 16)")
-    parser.add_argument("--rates", type=float, nargs="*", default=[0.25, 0.5, 1.0],
-                        help="open-loop Poisson arrival rates, requests/s (default: 0.25 0.5 1.0)")
-    parser.add_argument("--seconds", type=float, default=45.0, help="how long each row sends requests")
+    parser.add_argument("--rates", type=float, nargs="*", default=[0.5, 1.0, 2.0, 3.0],
+                        help="open-loop Poisson arrival rates, requests/s (default: 0.5 1 2 3)")
+    parser.add_argument("--seconds", type=float, default=40.0, help="how long each row sends requests")
     parser.add_argument("--max-tokens", type=int, default=128, help="max_tokens of every request")
     parser.add_argument("--ways", nargs="+", default=[*WHETSTONE_WAYS, VLLM_WAY],
                         choices=[*WHETSTONE_WAYS, VLLM_WAY], help="which ways to measure (default: all)")
+    parser.add_argument("--serve-args", default="",
+                        help="extra flags for `whetstone serve`, e.g. '--load-deadline 0.5'")
     parser.add_argument("--enforce-eager", action="store_true",
                         help="start the servers without torch.compile")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/capacity"),
