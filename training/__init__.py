@@ -1,5 +1,5 @@
-"""Amortized sharpening: request traces, the SFT set, SFT- and RL-sharpening on TRL, adapter checks.
+"""Amortized sharpening on top of the serving core: the SFT set, SFT- and RL-sharpening on TRL, adapter cards.
 
-Training dependencies (torch, transformers, peft, trl) are imported lazily by the modules that
-need them, so the core server install stays light.
+Training dependencies (torch, transformers, peft, trl, datasets) are imported lazily by the functions
+that need them, so the `whetstone` command (training/cli.py) stays light for serving.
 """
