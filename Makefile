@@ -65,10 +65,10 @@ serve: system model
 	$(BIN)/whetstone serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check server clients benchmarks tests
+	$(BIN)/ruff check server clients training benchmarks tests
 
 typecheck: $(STAMP)
-	$(BIN)/mypy server clients
+	$(BIN)/mypy server clients training
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"

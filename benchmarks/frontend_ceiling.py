@@ -31,7 +31,7 @@ import httpx
 from benchmarks.common.environment import log_progress, machine
 from benchmarks.common.servers import whetstone_command
 from clients.pool import run_closed_loop
-from server.processes import free_port, spawned, spawned_process
+from clients.processes import free_port, spawned, spawned_process
 
 log = logging.getLogger("benchmarks.frontend_ceiling")
 TARGET_TOKENS_PER_CORE_SECOND = 20_000

@@ -40,8 +40,8 @@ from benchmarks.common.servers import whetstone_command
 from benchmarks.soak_memory import Growth, RssSample, RssSampler, growth, plot_rss
 from clients import AsyncWhetstoneClient, WhetstoneError
 from clients.pool import run_closed_loop
+from clients.processes import free_port, spawned_process
 from clients.stats import percentile
-from server.processes import free_port, spawned_process
 
 PROMPTS = (
     "What is 6 times 7?",

@@ -1,4 +1,4 @@
-"""Clients for a whetstone server: an httpx library, a load generator and an A/B comparer."""
+"""Clients for a whetstone server: an httpx library, a load generator, an A/B comparer, a server spawner."""
 
 from clients.client import AsyncWhetstoneClient, WhetstoneClient
 from clients.errors import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.amortize.adapters import AdapterError, model_fingerprint, parse_lora_spec, validate_adapter
+from server.adapter_checks import AdapterError, model_fingerprint, parse_lora_spec, validate_adapter
 from server.config import Settings
 from server.engines.base import Engine, EngineInputError
 from server.errors import InvalidRequest, ModelNotFound

@@ -14,8 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import __version__
-from server.amortize.adapters import load_adapters, serving_rank
-from server.amortize.traces import TraceWriter
+from server.adapter_checks import load_adapters, serving_rank
 from server.config import Settings
 from server.embedded import prepare_embedded_model
 from server.engines import Engine, ReportsUpstreams
@@ -29,6 +28,7 @@ from server.precision import Precision, resolve_precision
 from server.routes import api, ops, tokens
 from server.service import SharpeningService
 from server.supervisor import EngineSupervisor, RestartBudget
+from server.trace_recorder import TraceWriter
 from server.tracing import RequestTracer
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,8 @@
-"""The `whetstone` command: serve, prepare-model. Flags come from the Settings model."""
+"""The serving commands of `whetstone` (serve, prepare-model) and the parser every room adds to.
+
+Flags come from the Settings model. The console script itself (training/cli.py) adds the client and
+training subcommands; `python -m server.cli` runs the serving commands alone.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import logging
 import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +88,7 @@ def serve(settings: Settings) -> None:
     """Run the HTTP server until interrupted."""
     import uvicorn
 
-    from server.amortize.adapters import AdapterError
+    from server.adapter_checks import AdapterError
     from server.app import create_app
     from server.embedded import EmbeddedModelMissing
 
@@ -123,8 +127,8 @@ def prepare_model() -> None:
     print(prepare_embedded_model())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with its subcommands."""
+def build_parser(*command_groups: Callable[[Any], None]) -> argparse.ArgumentParser:
+    """The top-level parser: serve and prepare-model, then the subcommands each group registers."""
     parser = argparse.ArgumentParser(
         prog="whetstone",
         description="An OpenAI-compatible server that samples several candidates and returns "
@@ -143,17 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convert the embedded SmolLM2-135M-Instruct GGUF into a Hugging Face "
         "directory under $WHETSTONE_HOME (once); print that directory as the last line.",
     )
-    from clients.cli import add_client_commands
-    from server.amortize.cli import add_amortize_commands
-
-    add_client_commands(commands)
-    add_amortize_commands(commands)
+    for add_commands in command_groups:
+        add_commands(commands)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `whetstone` console script."""
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> None:
+    """Run one subcommand of `parser` (default: the serving commands alone); others exit with `run(args)`."""
+    args = (parser or build_parser()).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request in `load` and `ab`
     if args.command == "prepare-model":

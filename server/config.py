@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from server.adapter_checks import check_rank
 from server.precision import TIE_TOLERANCE
 from server.sharpening.config import StrategyName
 
@@ -229,8 +230,6 @@ class Settings(BaseSettings):
     @classmethod
     def _servable_rank(cls, rank: int) -> int:
         """vLLM's LoRA kernels take only some ranks."""
-        from server.amortize.adapters import check_rank
-
         return check_rank(rank)
 
     @model_validator(mode="after")

@@ -11,7 +11,6 @@ from typing import Any
 
 from server.adapter_registry import AdapterRegistry
 from server.admission import Admission
-from server.amortize.traces import TraceWriter, trace_record
 from server.config import Settings
 from server.conversation import chat_messages
 from server.engines import Engine, EngineError, EngineInputError, SamplingSpec
@@ -39,6 +38,7 @@ from server.sharpening.config import MAXIMISING_STRATEGIES, PROPOSAL_STRATEGIES
 from server.sharpening_defaults import one_decode_at_temperature_zero, resolve_sharpening
 from server.structured import RequestedConstraint, output_constraint, token_biases
 from server.tools import ToolPlan, tool_plan, tool_reply
+from server.trace_recorder import TraceWriter, trace_record
 from server.tracing import RequestTracer
 
 

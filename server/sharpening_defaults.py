@@ -16,7 +16,6 @@ from server.sharpening.config import (
     STRATEGY_DEFAULTS,
 )
 
-
 # fields that only say what to report: a request sending just these still gets the server's load policy
 REPORTING_FIELDS = frozenset({"return_candidates", "stream_candidates"})
 

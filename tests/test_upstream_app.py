@@ -150,8 +150,8 @@ LIGHT_IMPORTS = textwrap.dedent(
 
     sys.meta_path.insert(0, Blocker())
     from server.app import create_app
-    from server.cli import build_parser
     from server.config import Settings
+    from training.cli import build_parser
 
     build_parser().parse_args(["serve", "--upstream", "http://127.0.0.1:9"])  # the console script
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.adaptive.plot import pareto_plot
-from benchmarks.common.answers import Answers, cached_answers, collect_answers, graded_ways, paired_interval
 from benchmarks.common.datasets import TASKS, Item, Task, load_task
 from benchmarks.common.environment import log_progress, machine
 from benchmarks.common.servers import given_or_started_server
+from benchmarks.quality.answers import Answers, cached_answers, collect_answers, graded_ways, paired_interval
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 GREEDY = "greedy"

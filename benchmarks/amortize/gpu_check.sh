@@ -15,9 +15,9 @@ python3 -c "import torch, transformers, trl, peft; print('torch', torch.__versio
 python3 -m benchmarks.amortize.random_model .gpukit/model /tmp/model
 mkdir -p /tmp/sft && cp .gpukit/sft.jsonl /tmp/sft/sft.jsonl  # collected through a CPU server: no engine here
 timed() { local name=$1; shift; local start=$SECONDS; "$@" 2>&1 | tee "$OUT/$name.log" | grep -v "it/s\]$" | tail -20; echo "$name: $((SECONDS - start)) s" | tee -a "$OUT/gpu.txt"; }
-timed sft python3 -m server.cli sharpen-sft --prompts .gpukit/sft_prompts.jsonl --n 8 --out /tmp/sft \
+timed sft python3 -m training.cli sharpen-sft --prompts .gpukit/sft_prompts.jsonl --n 8 --out /tmp/sft \
     --model /tmp/model --max-steps 30 --batch-size 8 --merge
-timed rl python3 -m server.cli sharpen-rl --prompts .gpukit/rl_prompts.jsonl --alpha 4 --out /tmp/rl \
+timed rl python3 -m training.cli sharpen-rl --prompts .gpukit/rl_prompts.jsonl --alpha 4 --out /tmp/rl \
     --model /tmp/model --max-tokens 64 --max-steps 12 --batch-size 16 --num-generations 4 --merge
 for kind in sft rl; do cp /tmp/$kind/card.json "$OUT/${kind}_card.json"; cp /tmp/$kind/training.png "$OUT/${kind}_training.png" 2>/dev/null || true; done
 python3 -c "

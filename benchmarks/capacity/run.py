@@ -47,9 +47,9 @@ from benchmarks.common.servers import (
     whetstone_command,
 )
 from clients.pool import gaps, run_closed_loop, run_open_loop
+from clients.processes import free_port, spawned
 from clients.prompts import LOAD_PROMPTS
 from server.precision import detect_precision
-from server.processes import free_port, spawned
 
 log = logging.getLogger("benchmarks.capacity")
 

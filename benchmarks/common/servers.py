@@ -1,5 +1,5 @@
 """Benchmark servers: whetstone and vLLM's own server, their commands, and a whetstone server
-started on a free port (server/processes.py starts and stops them)."""
+started on a free port (clients/processes.py starts and stops them)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from server.processes import free_port, spawned
+from clients.processes import free_port, spawned
 
 log = logging.getLogger("benchmarks.common.servers")
 

@@ -15,10 +15,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common.answers import Answers, collect_answers, graded_ways, paired_interval
 from benchmarks.common.datasets import TASKS, Item, Task, load_task
 from benchmarks.common.environment import log_progress, machine
 from benchmarks.common.servers import given_or_started_server
+from benchmarks.quality.answers import Answers, collect_answers, graded_ways, paired_interval
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 BEAM = {"strategy": "beam", "n": 8, "checkpoint_tokens": 16}

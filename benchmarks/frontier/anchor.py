@@ -18,7 +18,7 @@ import httpx
 from tqdm import tqdm
 
 from benchmarks.common.servers import prepared_model_dir, vllm_command
-from server.processes import free_port, spawned
+from clients.processes import free_port, spawned
 
 
 @dataclass(frozen=True)

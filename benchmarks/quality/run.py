@@ -54,7 +54,7 @@ from benchmarks.quality.strategies import (
     collect_strategies,
     uncached_answers,
 )
-from server.processes import free_port, spawned
+from clients.processes import free_port, spawned
 
 # The committed results' item counts (about 45 minutes on 2 shared cores).
 DEFAULT_LIMITS = {"arithmetic": 300, "arc_easy": 300, "gsm8k": 60}

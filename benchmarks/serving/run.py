@@ -63,8 +63,8 @@ from benchmarks.serving.report import (
 )
 from clients import AsyncWhetstoneClient
 from clients.pool import run_closed_loop
+from clients.processes import free_port, spawned
 from clients.prompts import LOAD_PROMPTS
-from server.processes import free_port, spawned
 
 log = logging.getLogger("benchmarks.serving")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from benchmarks.adaptive.__main__ import collect, task_section, ways
 from benchmarks.adaptive.offline import replay
 from benchmarks.adaptive.plot import family
-from benchmarks.common.answers import cached_answers
 from benchmarks.common.datasets import TASKS, load_task
+from benchmarks.quality.answers import cached_answers
 from server.sharpening import SharpeningConfig
 from tests.conftest import live_server
 from tests.fakes import FakeEngine, Script

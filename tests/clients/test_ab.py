@@ -27,10 +27,10 @@ from clients.items import InputError, Item
 from clients.results import parse_completion
 from clients.stats import wilson_interval
 from server.app import create_app
-from server.cli import build_parser
 from server.config import Settings
 from tests.clients.conftest import AsgiClientFactory, ServerFactory
 from tests.fakes import FakeEngine, Script
+from training.cli import build_parser
 
 REPORT_FILES = {"report.md", "items.jsonl", "summary.json", "scores.png", "length_vs_score.png"}
 

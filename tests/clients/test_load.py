@@ -13,11 +13,11 @@ import pytest
 
 from clients.items import Item
 from clients.load import LoadPlan, Outcome, format_summary, run_load, summarize
-from server.cli import build_parser
 from server.config import Settings
 from server.engines import EngineError
 from tests.clients.conftest import AsgiClientFactory, ServerFactory
 from tests.fakes import DeadEngine, FakeEngine, Script
+from training.cli import build_parser
 
 ITEMS = [Item(prompt="one"), Item(messages=({"role": "user", "content": "two"},))]
 SUMMARY_KEYS = {"requests", "successful", "errors", "errors_by_kind", "error_examples",
@@ -215,7 +215,7 @@ def test_load_command_rejects_bad_flags(argv: list[str]) -> None:
 def test_console_script_prints_the_summary_not_a_line_per_request(serve: ServerFactory) -> None:
     with serve() as url:
         done = subprocess.run(
-            [sys.executable, "-m", "server.cli", "load", "--url", url, "--requests", "3",
+            [sys.executable, "-m", "training.cli", "load", "--url", url, "--requests", "3",
              "--max-tokens", "4"],
             capture_output=True, text=True, timeout=120,
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.processes import free_port, spawned_process
+from clients.processes import free_port, spawned_process
 
 STARTUP_TIMEOUT_S = 300
 

@@ -25,9 +25,9 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from server.amortize.adapters import model_fingerprint
-from server.amortize.traces import read_traces
+from server.adapter_checks import model_fingerprint
 from tests.e2e.conftest import spawned_server
+from training.traces import read_traces
 
 PROMPTS = 24
 ENV = os.environ | {"HF_HUB_OFFLINE": "1"}
@@ -46,7 +46,7 @@ def whetstone(flags: list[str], log_path: Path) -> Iterator[str]:
 
 def whetstone_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """Run a `whetstone` subcommand to its end."""
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "training.cli", *args], capture_output=True, text=True,
                           env=ENV, timeout=900, check=False)
 
 
@@ -102,7 +102,7 @@ def trained(work: Path) -> dict[str, Any]:
 def rl_adapter(work: Path, trained: dict[str, Any]) -> dict[str, Any]:
     """sharpen-rl on the traced prompts, killed after its first checkpoint, then run again to the end."""
     out = work / "rl"
-    command = [sys.executable, "-m", "server.cli", "sharpen-rl", "--traces", str(work / "traces"),
+    command = [sys.executable, "-m", "training.cli", "sharpen-rl", "--traces", str(work / "traces"),
                "--out", str(out), *RL_FLAGS]
     with (work / "rl-first.log").open("w") as log:
         first = subprocess.Popen(command, env=ENV, stdout=log, stderr=subprocess.STDOUT,
@@ -152,7 +152,7 @@ def test_sharpen_sft_writes_a_servable_adapter_with_a_card(trained: dict[str, An
 
 
 def test_rl_reward_is_the_servers_selected_score(trained: dict[str, Any], model_dir: Path) -> None:
-    from server.amortize.reward import BaseLikelihood
+    from training.reward import BaseLikelihood
 
     for asked in trained["scores"]:
         reward = BaseLikelihood(model_dir, asked["length_penalty"])

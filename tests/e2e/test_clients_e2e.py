@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from clients.client import WhetstoneClient
-from server.cli import build_parser
+from training.cli import build_parser
 
 pytestmark = pytest.mark.e2e
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]

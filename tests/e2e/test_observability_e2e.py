@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from server.processes import free_port, spawned
+from clients.processes import free_port, spawned
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "whetstone-rules.yml"

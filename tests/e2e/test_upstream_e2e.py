@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from benchmarks.common.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS, vllm_command
-from server.processes import free_port, spawned, spawned_process
+from clients.processes import free_port, spawned, spawned_process
 from tests.e2e.test_dropin_legacy_e2e import reference_logprobs
 from tests.e2e.test_foundation_e2e import reference_model, rescore
 

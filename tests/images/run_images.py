@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from benchmarks.common.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS, vllm_command
-from server.processes import free_port, spawned
+from clients.processes import free_port, spawned
 
 TAG = os.environ.get("TAG", "whetstone")
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from server.amortize.sft_set import SftDataError, SftExample
-from server.amortize.training import TrainOptions, lora_config, train_and_save, trainer_arguments
 from server.engines.tokenizer import chat_prompt_ids, text_prompt_ids
+from training.runs import TrainOptions, lora_config, train_and_save, trainer_arguments
+from training.sft_set import SftDataError, SftExample
 
 logger = logging.getLogger(__name__)
 MAX_LENGTH = 1024

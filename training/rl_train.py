@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.amortize.reward import REWARD_NAME, BaseLikelihood, alpha_to_beta
-from server.amortize.sft_set import Prompt
-from server.amortize.training import TrainOptions, lora_config, train_and_save, trainer_arguments, use_bf16
+from training.reward import REWARD_NAME, BaseLikelihood, alpha_to_beta
+from training.runs import TrainOptions, lora_config, train_and_save, trainer_arguments, use_bf16
+from training.sft_set import Prompt
 
 # TRL's log keys -> the card's metric names.
 LOGGED = {f"rewards/{REWARD_NAME}/mean": "reward", "kl": "kl", "loss": "loss",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from clients import Candidate, Completion, Sharpening
-from server.amortize.sft_set import (
+from training.sft_set import (
     Prompt,
     SftDataError,
     build_sft_set,

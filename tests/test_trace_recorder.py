@@ -1,16 +1,15 @@
-"""Trace writer (background thread, size rotation, failures logged), reader, summary and the service hook."""
+"""Trace writer (background thread, size rotation, failures logged) and the service hook."""
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
 from pathlib import Path
 
 import pytest
 
-from server.amortize.traces import TraceWriter, read_traces, summarize
+from server.trace_recorder import TraceWriter
 from tests.fakes import FakeEngine, Script
+from training.traces import read_traces
 
 
 def record(i: int, strategy: str = "best_of_n", score: float = -1.0) -> dict[str, object]:
@@ -58,27 +57,6 @@ def test_records_are_written_off_the_calling_thread(tmp_path: Path) -> None:
     writer.start()
     assert writer._thread is not None and writer._thread is not threading.current_thread()
     writer.close()
-
-
-def test_reader_skips_broken_lines_and_summary_counts(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    lines = [json.dumps(record(1, score=-2.0)), "{broken", json.dumps(record(3, "majority", score=-4.0))]
-    (tmp_path / "traces-x-0000.jsonl").write_text("\n".join(lines) + "\n")
-    with caplog.at_level(logging.WARNING):
-        summary = summarize(read_traces(tmp_path))
-    assert "not a JSON line" in caplog.text
-    assert summary.count == 2
-    assert summary.strategies == {"best_of_n": 1, "majority": 1}
-    assert summary.mean_score == -3.0
-    assert (summary.prompt_tokens, summary.completion_tokens, summary.generated_tokens) == (6, 4, 20)
-    assert (summary.first, summary.last) == (record(1)["time"], record(3)["time"])
-    assert "records:             2" in summary.render()
-
-
-def test_reading_a_missing_directory_fails_clearly(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="not a directory of traces"):
-        list(read_traces(tmp_path / "absent"))
 
 
 async def test_server_traces_sharpened_requests_only(make_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from server.amortize.sft_set import Prompt
 from server.engines.tokenizer import chat_prompt_ids, text_prompt_ids
 from server.sharpening.scoring import score
+from training.sft_set import Prompt
 
 REWARD_NAME = "base_loglik"
 

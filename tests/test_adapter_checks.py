@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.amortize.adapters import (
+from server.adapter_checks import (
     AdapterError,
     check_rank,
     load_adapters,

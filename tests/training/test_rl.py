@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from server.amortize.reward import BaseLikelihood, alpha_to_beta
-from server.amortize.rl_train import RlOptions, train_rl
-from server.amortize.training import TrainOptions
 from server.engines.tokenizer import Tokenizer
 from server.sharpening.scoring import score
-from tests.amortize.test_train import Interrupted, interrupt_after_checkpoint
+from tests.training.test_sft_train import Interrupted, interrupt_after_checkpoint
+from training.reward import BaseLikelihood, alpha_to_beta
+from training.rl_train import RlOptions, train_rl
+from training.runs import TrainOptions
 
 PROMPTS = ["1 + 1", "2 + 3", "4 + 4", "5 + 0"]
 CHATS = [[{"role": "user", "content": p}] for p in PROMPTS]

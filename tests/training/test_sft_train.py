@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from server.amortize.sft_set import SftDataError, SftExample
-from server.amortize.train import encode_examples, train_sft
-from server.amortize.training import TrainingError, TrainOptions, check_run, note_run, run_record
+from training.runs import TrainingError, TrainOptions, check_run, note_run, run_record
+from training.sft_set import SftDataError, SftExample
+from training.sft_train import encode_examples, train_sft
 
 OPTIONS = TrainOptions(max_steps=4, checkpoint_every=2, batch_size=2, learning_rate=1e-2)
 

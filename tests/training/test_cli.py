@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
+from training.cli import main
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[object, str, str]:
@@ -200,7 +200,7 @@ def test_sharpen_rl_bad_options_fail_before_any_work(
 def test_sharpen_rl_takes_the_base_models_traced_prompts(
     tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from server.amortize.rl_cli import traced_prompts
+    from training.rl_cli import traced_prompts
 
     chat = [{"role": "user", "content": "hi"}]
     records = [{"prompt": chat}, {"prompt": "2 + 2 ="}, {"prompt": chat},
@@ -215,7 +215,7 @@ def test_sharpen_rl_takes_the_base_models_traced_prompts(
 
 
 def test_sharpen_rl_trains_on_one_kind_of_prompt() -> None:
-    from server.amortize.rl_cli import one_kind
+    from training.rl_cli import one_kind
 
     chat = [{"role": "user", "content": "hi"}]
     assert one_kind([chat, "a", chat]) == [chat, chat]

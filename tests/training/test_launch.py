@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from server.processes import free_port
+from clients.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,7 @@ def launch(*argv: str) -> None:
     accelerate = Path(sys.executable).with_name("accelerate")
     command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--main_process_port", str(free_port()), "--mixed_precision", "no", "--dynamo_backend", "no",
-               "-m", "server.cli", *argv]
+               "-m", "training.cli", *argv]
     done = subprocess.run(command, cwd=ROOT, env=os.environ | {"HF_HUB_OFFLINE": "1"}, capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-4000:]

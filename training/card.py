@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from server import __version__
-from server.amortize.adapters import CARD_JSON
-from server.amortize.traces import utc_now
+from server.adapter_checks import CARD_JSON
+from server.trace_recorder import utc_now
 
 PLOT_PNG = "training.png"
 Kind = Literal["sft", "rl"]

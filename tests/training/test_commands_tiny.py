@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
+from training.cli import main
 
 
 def whetstone(*argv: str) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from server import processes
+from clients import processes
 
 
 def bindable(port: int) -> bool:

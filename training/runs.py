@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from server.amortize.adapters import ADAPTER_CONFIG, AdapterError, check_rank
+from server.adapter_checks import ADAPTER_CONFIG, AdapterError, check_rank
 
 logger = logging.getLogger(__name__)
 

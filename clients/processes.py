@@ -4,7 +4,8 @@ stop the whole group on exit (engine workers included).
     with spawned(command, f"http://127.0.0.1:{port}", log_path) as url:
         ...  # the server answers GET /health with 200 here; on exit it and its children are gone
 
-Used by `whetstone sharpen-sft --serve`, the benchmarks and the end-to-end tests.
+Used by `whetstone sharpen-sft` (a server to collect from, without --url), the benchmarks and the
+end-to-end tests.
 """
 
 from __future__ import annotations

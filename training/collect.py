@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from server.amortize.sft_set import Prompt, SftExample, best_of_n, build_sft_set
-from server.processes import free_port, spawned
+from clients.processes import free_port, spawned
+from training.sft_set import Prompt, SftExample, best_of_n, build_sft_set
 
 logger = logging.getLogger(__name__)
 SERVER_START_TIMEOUT = 600.0

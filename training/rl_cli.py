@@ -8,15 +8,17 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from server.amortize.sft_set import Prompt, SftDataError, read_prompts
+from training.collect import traced_adapter
+from training.commands import ERRORS, add_training_flags, finish, main_process_first
+from training.runs import base_model_dir, check_run, note_run, options_from, run_record
+from training.sft_set import Prompt, SftDataError, read_prompts
+from training.traces import read_traces
 
 logger = logging.getLogger(__name__)
 
 
 def add_sharpen_rl(commands: Any) -> None:
-    """Register `sharpen-rl` with the shared training flags and its own."""
-    from server.amortize.cli import add_training_flags
-
+    """Register `sharpen-rl` with the shared training flags and its own; it sets `run(args) -> exit code`."""
     rl = commands.add_parser(
         "sharpen-rl",
         help="train a LoRA adapter towards pi_base^alpha by RL on the base log-likelihood (RLHF-sharpening)",
@@ -25,7 +27,7 @@ def add_sharpen_rl(commands: Any) -> None:
         "exactly as the server scores (same tokenization, chat template and --length-penalty), and a KL "
         "penalty to the base model (the adapter disabled) of weight beta = 1/(alpha - 1) keeps it close. "
         "The optimum is the distribution the `power` strategy samples at the same alpha. Data-parallel: "
-        "`accelerate launch --multi_gpu --num_processes K -m server.cli sharpen-rl ...` (also on CPU).",
+        "`accelerate launch --multi_gpu --num_processes K -m training.cli sharpen-rl ...` (also on CPU).",
     )
     add_training_flags(rl, default_max_tokens=128)
     rl.add_argument("--alpha", type=float, default=4.0,
@@ -42,8 +44,6 @@ def add_sharpen_rl(commands: Any) -> None:
 
 def run_sharpen_rl(args: argparse.Namespace) -> int | str:
     """Train the RL adapter and write its card; an error message on bad input."""
-    from server.amortize.cli import ERRORS
-
     try:
         return sharpen_rl(args)
     except ERRORS as exc:
@@ -52,9 +52,7 @@ def run_sharpen_rl(args: argparse.Namespace) -> int | str:
 
 def sharpen_rl(args: argparse.Namespace) -> int:
     """The steps of `whetstone sharpen-rl`, bad input raising before any expensive work."""
-    from server.amortize.cli import finish, main_process_first
-    from server.amortize.rl_train import RlOptions, train_rl
-    from server.amortize.training import base_model_dir, check_run, note_run, options_from, run_record
+    from training.rl_train import RlOptions, train_rl
 
     options = options_from(args)
     rl = RlOptions(alpha=args.alpha, length_penalty=args.length_penalty,
@@ -63,8 +61,6 @@ def sharpen_rl(args: argparse.Namespace) -> int:
     if args.prompts is not None:
         prompts, source = read_prompts(args.prompts), f"prompts {args.prompts}"
     else:
-        from server.amortize.traces import read_traces
-
         prompts, source = traced_prompts(read_traces(args.traces)), f"traces {args.traces}"
     if not prompts:
         raise SftDataError(f"{args.traces} holds no prompt answered by the base model; nothing to train on")
@@ -100,8 +96,6 @@ def one_kind(prompts: list[Prompt]) -> list[Prompt]:
 
 def traced_prompts(records: Iterable[dict[str, Any]]) -> list[Prompt]:
     """The distinct prompts of traced requests the base model answered (not an adapter), in trace order."""
-    from server.amortize.collect import traced_adapter
-
     seen: set[str] = set()
     prompts: list[Prompt] = []
     for record in records:

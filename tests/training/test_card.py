@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from server.amortize.card import build_card, write_card
+from training.card import build_card, write_card
 
 
 def test_sft_card_holds_the_facts_and_a_loss_plot(tmp_path: Path) -> None:
