@@ -128,7 +128,7 @@ def headline(result: dict[str, Any]) -> str:
         lines.append(f"| {level:g} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Closed loop, {result['settings']['seconds']:g} s per row, max_tokens "
+        f"Closed loop, {result['settings']['seconds']:g} s per row (3x at concurrency 1), max_tokens "
         f"{result['settings']['max_tokens']}; in brackets: requests/s and p90 latency against greedy's "
         f"at the same concurrency. {result['machine']}; {result['date']}; `make bench-capacity` "
         "([full tables and plot](benchmarks/results/capacity/capacity.md)).",
@@ -144,7 +144,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"- machine: {result['machine']}",
         f"- date: {result['date']}; command: `{result['command'].strip()}`",
-        f"- {settings['seconds']:g} s per row, max_tokens {settings['max_tokens']}, the load generator's "
+        f"- {settings['seconds']:g} s per row (3x at concurrency 1), max_tokens {settings['max_tokens']}, "
+        "the load generator's "
         "built-in prompts; whetstone compiled" + (" (eager)" if settings["enforce_eager"] else "")
         + " with its defaults (load policy spare, capacity 8, deadline 0.5)",
         "- ways: greedy = `temperature 0, strategy none`; default = nothing sent (greedy + 7 at 0.4, "

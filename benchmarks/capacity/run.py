@@ -10,9 +10,9 @@ Four ways answer the load generator's built-in chat prompts with the same max_to
   vllm_greedy     vLLM's own OpenAI server, temperature 0, started with whetstone's CPU engine
                   settings (what an operator would run instead)
 
-Every way is measured closed loop at each --concurrency for --seconds (the whetstone ways one
-after another at each level, so they share the machine's state) and open loop at each --rates
-(Poisson arrivals, requests/s). Per row: requests/s, p50/p90/p99 latency, generated tokens/s,
+Every way is measured closed loop at each --concurrency for --seconds (3x as long one request at
+a time; the whetstone ways one after another at each level, so they share the machine's state)
+and open loop at each --rates (Poisson arrivals, requests/s). Per row: requests/s, p50/p90/p99 latency, generated tokens/s,
 the answers' median raw log-likelihood and how far each request was sharpened. The whetstone
 server and vLLM's server run one after the other, never together. Writes capacity.json,
 capacity.md and capacity.png under --out.
@@ -60,6 +60,7 @@ WHETSTONE_WAYS: dict[str, dict[str, Any]] = {
 }
 VLLM_WAY = "vllm_greedy"
 REQUEST_TIMEOUT = 600.0
+ALONE_LONGER = 3  # one request at a time answers few requests per second: its rows run this much longer
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,9 @@ async def measure_server(askers: dict[str, Ask], args: argparse.Namespace,
     rows = []
     levels = [("closed", float(c)) for c in args.concurrency] + [("open", r) for r in args.rates]
     for loop, level in levels:
+        seconds = args.seconds * (ALONE_LONGER if (loop, level) == ("closed", 1.0) else 1)
         for way, ask in askers.items():
-            rows.append(await measure_row(way, ask, loop, level, args.seconds, answers, failures))
+            rows.append(await measure_row(way, ask, loop, level, seconds, answers, failures))
     return rows
 
 
@@ -204,11 +206,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m benchmarks.capacity", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16],
-                        help="closed-loop levels: requests kept in flight (default: 1 4 8 16)")
-    parser.add_argument("--rates", type=float, nargs="*", default=[0.5, 1.0, 2.0, 3.0],
-                        help="open-loop Poisson arrival rates, requests/s (default: 0.5 1 2 3)")
-    parser.add_argument("--seconds", type=float, default=40.0, help="how long each row sends requests")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16, 32, 64],
+                        help="closed-loop levels: requests kept in flight (default: 1 4 8 16 32 64)")
+    parser.add_argument("--rates", type=float, nargs="*", default=[1.0, 2.0, 4.0, 6.0],
+                        help="open-loop Poisson arrival rates, requests/s (default: 1 2 4 6)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long each row sends requests")
     parser.add_argument("--max-tokens", type=int, default=128, help="max_tokens of every request")
     parser.add_argument("--ways", nargs="+", default=[*WHETSTONE_WAYS, VLLM_WAY],
                         choices=[*WHETSTONE_WAYS, VLLM_WAY], help="which ways to measure (default: all)")

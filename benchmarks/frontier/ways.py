@@ -120,6 +120,7 @@ def beam(n: int, width: int, chunk: int) -> dict[str, Any]:
 WAYS: dict[str, dict[str, Any]] = {
     "greedy": {"temperature": 0.0, "sharpening": {"strategy": "none"}},
     "default": {},  # what the server does for a request with no settings: greedy + 7 at 0.4
+    "default, load wait": {"sharpening": {"load": "wait"}},  # the same, every candidate whatever the load
     "bon8_t1 (old default)": {"temperature": 1.0, "sharpening": {"n": 8}},
     "bon16_t1": {"temperature": 1.0, "sharpening": {"n": 16}},
     "bon8_t0.7": {"temperature": 0.7, "sharpening": {"n": 8}},
