@@ -12,10 +12,10 @@ Four ways answer the load generator's built-in chat prompts with the same max_to
 
 Every way is measured closed loop at each --concurrency for --seconds (3x as long one request at
 a time; the whetstone ways one after another at each level, so they share the machine's state)
-and open loop at each --rates (Poisson arrivals, requests/s). Per row: requests/s, p50/p90/p99 latency, generated tokens/s,
-the answers' median raw log-likelihood and how far each request was sharpened. The whetstone
-server and vLLM's server run one after the other, never together. Writes capacity.json,
-capacity.md and capacity.png under --out.
+and open loop at each --rates (Poisson arrivals, requests/s). Per row: requests/s, p50/p90/p99
+latency, generated tokens/s, the answers' median raw log-likelihood and how far each request was
+sharpened. The whetstone server and vLLM's server run one after the other, never together.
+Writes capacity.json, capacity.md and capacity.png under --out.
 
     python -m benchmarks.capacity                                   # the committed run
     python -m benchmarks.capacity --enforce-eager --seconds 5 --concurrency 1 2 --rates 0.5 \\
