@@ -29,6 +29,14 @@ class GenerationJob:
         drawn = self.sharpening.candidate_count if self.sampling.max_tokens > 0 else 0
         return drawn + (self.score_prompt is not None)
 
+    @property
+    def admitted_candidates(self) -> int:
+        """What the job holds of the admission limit: under the `spare` load mode its primary only,
+        since its extras take spare capacity alone (at most --load-capacity, server-wide)."""
+        if self.sharpening.load == "spare" and self.sampling.max_tokens > 0:
+            return 1 + (self.score_prompt is not None)
+        return self.engine_requests
+
 
 @dataclass(frozen=True)
 class LegacyPrompt:

@@ -233,7 +233,7 @@ class SharpeningService:
         """503 if the engine is down, 429 if the jobs (one request) would not be admitted now."""
         if not self.engine.is_healthy():
             raise EngineUnavailable("the engine is not serving; retry once /health is 200")
-        self.admission.check(sum(job.engine_requests for job in jobs))
+        self.admission.check(sum(job.admitted_candidates for job in jobs))
 
     async def run(
         self, job: GenerationJob, request_id: str, on_update: UpdateListener | None = None
@@ -266,7 +266,7 @@ class SharpeningService:
     async def _run_admitted(
         self, jobs: Sequence[GenerationJob], request_id: str, listeners: Sequence[UpdateListener | None]
     ) -> list[SharpenedResult]:
-        with self.admission.hold(sum(job.engine_requests for job in jobs)):
+        with self.admission.hold(sum(job.admitted_candidates for job in jobs)):
             if len(jobs) == 1:
                 return [await self._run_job(jobs[0], request_id, listeners[0])]
             tasks = [

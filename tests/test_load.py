@@ -188,3 +188,11 @@ async def test_spare_is_refused_for_strategies_it_would_bias(make_client: Client
         reply = await client.post(CHAT, json=body)
         assert reply.status_code == 400
         assert reply.json()["error"]["param"] == "sharpening.load"
+
+
+async def test_a_spare_request_holds_one_admission_slot(make_client: ClientFactory) -> None:
+    """Its extras take spare capacity only, so the candidate limit counts its primary alone."""
+    engine = FakeEngine(scripts=[Script([-0.1] * 20)], step_seconds=0.005)
+    async with make_client(engine, max_inflight_candidates=4) as client:
+        replies = await asyncio.gather(*(client.post(CHAT, json={"messages": HELLO}) for _ in range(4)))
+        assert [r.status_code for r in replies] == [200] * 4  # each would hold 8 if it waited
