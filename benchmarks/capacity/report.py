@@ -64,6 +64,17 @@ class Row:
                 f"p99 {fmt(self.p99)}, LL {fmt(self.median_logprob_sum)}, {self.sharpened}")
 
 
+def refused(result: dict[str, Any], row: dict[str, Any]) -> int:
+    """Requests of `row` the server refused with 429 (its admission limit was full)."""
+    prefix = f"{row['way']} {row['loop']} {row['level']}:"
+    return sum(1 for f in result["failures"] if f.startswith(prefix) and "429" in f)
+
+
+def other_failures(result: dict[str, Any]) -> list[str]:
+    """Failures other than the admission limit's 429s."""
+    return [f for f in result["failures"] if "429" not in f]
+
+
 def fmt(value: float | None, digits: int = 2) -> str:
     """A number for a table cell, or '-'."""
     return "-" if value is None else f"{value:.{digits}f}"
@@ -76,13 +87,14 @@ def ratio(value: float | None, base: float | None) -> str:
     return f"{value / base:.2f}x"
 
 
-def table(rows: list[dict[str, Any]], loop: str) -> list[str]:
+def table(result: dict[str, Any], loop: str) -> list[str]:
     """A markdown table of one loop's rows, each way beside greedy's row at the same level."""
+    rows = result["rows"]
     unit = "concurrency" if loop == "closed" else "offered req/s"
     lines = [
         f"| {unit} | way | req/s | vs greedy | p50 s | p90 s | p99 s | p90 vs greedy | tokens/s "
-        "| median LL | greedy only / partly / fully sharpened |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| median LL | greedy only / partly / fully sharpened | 429s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     levels = sorted({r["level"] for r in rows if r["loop"] == loop})
     for level in levels:
@@ -96,7 +108,8 @@ def table(rows: list[dict[str, Any]], loop: str) -> list[str]:
                 f"| {ratio(r['requests_per_second'], greedy and greedy['requests_per_second'])} "
                 f"| {fmt(r['p50'])} | {fmt(r['p90'])} | {fmt(r['p99'])} "
                 f"| {ratio(r['p90'], greedy and greedy['p90'])} | {r['tokens_per_second']:.1f} "
-                f"| {fmt(r['median_logprob_sum'], 1)} | {s['greedy_only']} / {s['partly']} / {s['fully']} |"
+                f"| {fmt(r['median_logprob_sum'], 1)} | {s['greedy_only']} / {s['partly']} / {s['fully']} "
+                f"| {refused(result, r)} |"
             )
     return lines
 
@@ -153,21 +166,22 @@ def markdown(result: dict[str, Any]) -> str:
         "policy); vllm_greedy = vLLM's own server at temperature 0 with whetstone's engine settings",
         "- latency counts from when a request was due (open loop: queueing included); LL is the "
         "answers' raw log-likelihood; 'sharpened' counts requests by how many candidates ran "
-        "(1: greedy only; 8: all)",
+        "(1: greedy only; 8: all); 429s: requests refused by the admission limit (`--max-inflight-"
+        "candidates` 256: a request that waits for 8 candidates holds 8 of it, a `spare` one 1)",
         "",
         "## Closed loop (requests kept in flight)",
         "",
-        *table(result["rows"], "closed"),
+        *table(result, "closed"),
         "",
         "## Open loop (Poisson arrivals)",
         "",
-        *table(result["rows"], "open"),
+        *table(result, "open"),
         "",
         "![latency against load](capacity.png)",
         "",
     ]
-    if result["failures"]:
-        lines += ["## Failures", "", *(f"- {f}" for f in result["failures"][:20]), ""]
+    if other_failures(result):
+        lines += ["## Failures", "", *(f"- {f}" for f in other_failures(result)[:20]), ""]
     return "\n".join(lines)
 
 
