@@ -137,6 +137,8 @@ def headline(result: dict[str, Any]) -> str:
             if greedy is not None and way != "greedy":
                 cell += (f" ({ratio(r['requests_per_second'], greedy['requests_per_second'])}, "
                          f"{ratio(r['p90'], greedy['p90'])})")
+            if refused(result, r):
+                cell += f"; {refused(result, r)} refused (429)"
             cells.append(cell)
         lines.append(f"| {level:g} | " + " | ".join(cells) + " |")
     lines += [
