@@ -9,15 +9,14 @@ from typing import Any
 from server.jobs import CompletionBatch, SharpenedResult
 from server.protocol import (
     AssistantMessage,
-    CandidateReport,
     ChatChoice,
     ChatCompletionResponse,
     CompletionChoice,
     CompletionResponse,
-    SharpeningSummary,
     Usage,
 )
 from server.sharpening import CandidateStatus, TokenLogprob
+from server.summary import CandidateReport, SharpeningSummary
 from server.tools import Reply
 
 

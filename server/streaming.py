@@ -18,7 +18,7 @@ from typing import Any
 from server.candidate_events import CANDIDATE_EVENT, CandidateBatcher
 from server.errors import APIError
 from server.jobs import CompletionBatch, GenerationJob, SharpenedResult
-from server.protocol import SharpeningSummary, Usage
+from server.protocol import Usage
 from server.race import RaceEvent
 from server.responses import (
     batch_summary,
@@ -31,6 +31,7 @@ from server.responses import (
 )
 from server.service import SharpeningService
 from server.sharpening import TokenLogprob
+from server.summary import SharpeningSummary
 
 logger = logging.getLogger(__name__)
 Piece = tuple[str, Sequence[TokenLogprob], int]  # new text, its tokens, its offset in the text
