@@ -15,6 +15,7 @@ WAY_ORDER = ("greedy", "default", "full", "vllm_greedy")
 RESULTS = ROOT / "benchmarks" / "results" / "capacity"
 # pages that quote the closed-loop headline (block `capacity`), rewritten with the committed result
 QUOTING_PAGES = (ROOT / "README.md", ROOT / "docs" / "performance.md", ROOT / "docs" / "load.md")
+FRONT_PAGE_LEVELS = (1.0, 8.0, 64.0)  # one request at a time, saturation on AMD hosts, far past it
 COLOURS = {"greedy": "tab:blue", "default": "tab:green", "full": "tab:red", "vllm_greedy": "tab:grey"}
 
 
@@ -114,9 +115,10 @@ def table(result: dict[str, Any], loop: str) -> list[str]:
     return lines
 
 
-def headline(result: dict[str, Any]) -> str:
-    """The closed-loop rows as README and docs quote them: each way's req/s and p90 against greedy's."""
-    closed = [r for r in result["rows"] if r["loop"] == "closed"]
+def headline(result: dict[str, Any], levels: tuple[float, ...] | None = None) -> str:
+    """The closed-loop rows (those at `levels`, else all) as pages quote them: each way's req/s and
+    p90 latency against greedy's."""
+    closed = [r for r in result["rows"] if r["loop"] == "closed" and (levels is None or r["level"] in levels)]
     ways = [w for w in WAY_ORDER if any(r["way"] == w for r in closed)]
     names = {"greedy": "greedy", "default": "default (spare)", "full": "full sharpening (wait)",
              "vllm_greedy": "vLLM's server, greedy"}
@@ -231,8 +233,9 @@ def write_report(out: Path, result: dict[str, Any] | None = None) -> None:
 
 
 def quoted_for(page: Path, result: dict[str, Any]) -> str:
-    """The headline as `page` quotes it (its link to the full tables made relative to the page)."""
-    text = headline(result)
+    """The headline as `page` quotes it: the front page three load levels, the docs every one (their
+    link to the full tables made relative to the page)."""
+    text = headline(result, FRONT_PAGE_LEVELS if page == ROOT / "README.md" else None)
     if page.parent != ROOT:
         text = text.replace("](benchmarks/", "](../benchmarks/")
     return text
