@@ -147,14 +147,14 @@ class CandidateRace:
         """Start the extras the load allows now; the rest are refused (`stopped_by: "load"`)."""
         if not draws:
             return
+        late = self.primary is not None and self.primary.done  # past the primary: its deadline rules
         allowed = len(draws)
         if self.ticket is not None:
-            late = self.ticket.spare and self.primary is not None and self.primary.done
-            allowed = 0 if late else self.ticket.admit_extras(len(draws))
+            allowed = 0 if late and self.ticket.spare else self.ticket.admit_extras(len(draws))
         for draw in draws[:allowed]:
             self._start(draw)
         for draw in draws[allowed:]:
-            self._refuse(draw, "deadline" if self.primary is not None and self.primary.done else "load")
+            self._refuse(draw, "deadline" if late else "load")
 
     def _refuse(self, draw: Draw, reason: str) -> None:
         """A draw that never reaches the engine: its candidate is marked pruned."""
