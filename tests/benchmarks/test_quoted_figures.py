@@ -1,4 +1,5 @@
-"""Every figure block a page quotes is what its benchmark renders from the committed result."""
+"""Every figure a page quotes is what its committed result gives: the blocks a benchmark renders,
+and the prose figures of the registry (tests/benchmarks/quoted_figures.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.capacity.report import QUOTING_PAGES, RESULTS, quoted_for
-from benchmarks.common.quoted import block, write_block
+from benchmarks.common.quoted import ROOT, Quote, block, quote_error, write_block
+from tests.benchmarks.quoted_figures import QUOTES
 
 
 @pytest.mark.parametrize("page", QUOTING_PAGES, ids=lambda p: p.name)
@@ -29,3 +31,28 @@ def test_a_block_is_replaced_in_place(tmp_path: Path) -> None:
     assert page.read_text() == "before\n<!-- x:begin -->\nnew\n<!-- x:end -->\nafter\n"
     assert block(page, "x") == "new\n"
     assert not write_block(page, "y", "z\n") and block(page, "y") is None
+
+
+@pytest.mark.parametrize("quote", QUOTES, ids=lambda q: f"{q.page}:{q.text[:40]}")
+def test_a_quoted_figure_is_what_its_result_gives(quote: Quote) -> None:
+    assert quote_error(quote) is None, quote_error(quote)
+
+
+def test_a_changed_figure_is_caught(tmp_path: Path) -> None:
+    quote = next(q for q in QUOTES if q.page == "README.md" and "{}" in q.text)
+    figure = quote.figures()[0]
+    page = tmp_path / quote.page
+    page.write_text((ROOT / quote.page).read_text())
+    assert quote_error(quote, tmp_path) is None
+    said = quote.text.format(*quote.figures())
+    changed = said.replace(figure, figure + "1", 1)
+    page.write_text(" ".join(page.read_text().split()).replace(" ".join(said.split()), changed))
+    error = quote_error(quote, tmp_path)
+    assert error is not None and figure in error and quote.source in error
+
+
+def test_every_quoting_page_is_registered() -> None:
+    pages = {q.page for q in QUOTES}
+    assert {"README.md", "docs/sharpening.md"} <= pages
+    for page in pages:
+        assert (ROOT / page).exists(), page

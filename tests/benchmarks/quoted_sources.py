@@ -1,0 +1,92 @@
+"""Read figures back from committed results, for the quotes that pages make of them."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from benchmarks.frontier.report import Row, rows
+from benchmarks.frontier.ways import Record
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+@cache
+def result_json(name: str) -> Any:
+    """benchmarks/results/NAME, parsed."""
+    return json.loads((RESULTS / name).read_text())
+
+
+@cache
+def frontier_records(name: str) -> tuple[Record, ...]:
+    """Every record of a frontier result folder's frontier.json (or of frontier.json itself for '')."""
+    path = f"{name}/frontier.json" if name else "frontier.json"
+    return tuple(Record(**r) for r in result_json(path)["records"])
+
+
+@cache
+def frontier(name: str, *prompt_sets: str) -> dict[str, Row]:
+    """The frontier report's row of each way, over the given prompt sets (all when none)."""
+    chosen = [r for r in frontier_records(name) if not prompt_sets or r.prompt_set in prompt_sets]
+    return {row.way: row for row in rows(chosen)}
+
+
+def strictly_at_least_greedy(name: str, way: str, *prompt_sets: str) -> int:
+    """Prompts where `way`'s answer is at least greedy's, with no tie tolerance."""
+    chosen = [r for r in frontier_records(name) if not prompt_sets or r.prompt_set in prompt_sets]
+    greedy = {(r.prompt_set, r.prompt): r.logprob_sum for r in chosen if r.way == "greedy"}
+    return sum(r.logprob_sum >= greedy[(r.prompt_set, r.prompt)] for r in chosen if r.way == way)
+
+
+def table_cell(name: str, heading: str | None, row: str, column: str) -> str:
+    """A cell of a markdown table in benchmarks/results/NAME: the first table after the line that
+    starts with `heading` (the file's first table when None), the row whose first cell is `row`
+    (bold and backticks ignored), the column headed `column`."""
+    lines = (RESULTS / name).read_text().splitlines()
+    start = 0 if heading is None else next(i for i, line in enumerate(lines) if line.startswith(heading))
+    table = []
+    for line in lines[start:]:
+        if line.startswith("|"):
+            table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif table:
+            break
+    if not table:
+        raise LookupError(f"no table after {heading!r} in {name}")
+    header, body = table[0], table[2:]
+    index = header.index(column)
+    for cells in body:
+        if cells[0].replace("**", "").replace("`", "") == row:
+            return cells[index]
+    raise LookupError(f"no row {row!r} under {heading!r} in {name}")
+
+
+def number(text: str, which: int = 0) -> str:
+    """The `which`-th number written in `text`, as written."""
+    return NUMBER.findall(text)[which]
+
+
+def started_in(log: str) -> float:
+    """Seconds from a committed server log's first timestamped line to 'Application startup complete'."""
+    stamps = []
+    for line in (RESULTS / log).read_text().splitlines():
+        found = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", line)
+        if found:
+            stamps.append(datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S"))
+        if "Application startup complete" in line:
+            return (stamps[-1] - stamps[0]).total_seconds()
+    raise LookupError(f"{log} never finished starting")
+
+
+def f1(value: float) -> str:
+    """One decimal."""
+    return f"{value:.1f}"
+
+
+def f2(value: float) -> str:
+    """Two decimals."""
+    return f"{value:.2f}"
