@@ -90,3 +90,22 @@ def f1(value: float) -> str:
 def f2(value: float) -> str:
     """Two decimals."""
     return f"{value:.2f}"
+
+
+def found_in(name: str, pattern: str) -> tuple[str, ...]:
+    """The groups of `pattern`'s first match in benchmarks/results/NAME (its text as one line)."""
+    found = re.search(pattern, " ".join((RESULTS / name).read_text().split()))
+    if found is None:
+        raise LookupError(f"{pattern!r} is not in {name}")
+    return found.groups()
+
+
+def compiled_in(log: str) -> float:
+    """Seconds between vLLM's 'Compiling model' and 'saved AOT compiled function' in a server log."""
+    stamps = {}
+    for line in (RESULTS / log).read_text().splitlines():
+        for key, marker in (("start", "Compiling model"), ("end", "saved AOT compiled function")):
+            found = re.search(r" (\d\d-\d\d \d\d:\d\d:\d\d) ", line)
+            if marker in line and found and key not in stamps:
+                stamps[key] = datetime.strptime(found.group(1), "%m-%d %H:%M:%S")
+    return (stamps["end"] - stamps["start"]).total_seconds()

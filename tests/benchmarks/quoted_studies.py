@@ -3,5 +3,333 @@
 from __future__ import annotations
 
 from benchmarks.common.quoted import Quote
+from tests.benchmarks.quoted_sources import (
+    RESULTS,
+    compiled_in,
+    f2,
+    found_in,
+    number,
+    result_json,
+    started_in,
+    table_cell,
+)
 
-STUDIES: list[Quote] = []
+LOG = "frontier_load/frontier_server.log"
+SOAK = "benchmarks/results/soak.md"
+OFFLINE = "adaptive_offline.md"
+LIVE = "adaptive.md"
+AMORTIZE = "amortize.md"
+
+
+def speed(dtype: str) -> dict[str, float]:
+    """Generated tokens per second of each way in precision_speed.json for `dtype`."""
+    return next(
+        r["tokens_per_s"] for r in result_json("precision_speed.json")["results"] if r["dtype"] == dtype
+    )
+
+
+def speed_row(dtype: str) -> tuple[str, ...]:
+    """operations.md's speed row for `dtype`: greedy, the default, best-of-8 at T=1."""
+    rates = speed(dtype)
+    return tuple(str(rates[way]) for way in ("greedy", "default_8", "best_of_8_t1"))
+
+
+def bf16_gain() -> tuple[str, ...]:
+    """bfloat16's speed over float32's for greedy and the default; the default's and greedy's rate."""
+    bf16, fp32 = speed("bfloat16"), speed("float32")
+    return (
+        f2(bf16["greedy"] / fp32["greedy"]),
+        f2(bf16["default_8"] / fp32["default_8"]),
+        str(bf16["default_8"]),
+        str(bf16["greedy"]),
+    )
+
+
+def drift() -> tuple[str, ...]:
+    """precision.json: bfloat16 in its batch of 8 against alone, and against float32's score."""
+    results = {r["dtype"]: r for r in result_json("precision.json")["results"]}
+    batch, other = results["bfloat16"]["batch_of_8_vs_alone"], results["float32"]["other_dtype_vs_this"]
+    return (
+        f2(batch["max"]),
+        f2(batch["median"]),
+        f"{batch['max_per_token']:.3f}",
+        f2(other["max"]),
+        f2(other["median"]),
+        f"{other['max_per_token']:.3f}",
+    )
+
+
+def upstream() -> tuple[str, ...]:
+    """upstream_compiled: latency and requests/s against in-process whetstone, and against vLLM n=8."""
+    targets = result_json("upstream_compiled/serving.json")["targets"]["upstream"]
+    return f2(targets["latency_ratio"]), f2(targets["throughput_ratio"]), f2(targets["throughput_vs_vllm"])
+
+
+def of_full(name: str, task: str, ways: tuple[str, ...]) -> tuple[str, ...]:
+    """The 'of full' share of each way in a task's table of an adaptive result."""
+    return tuple(table_cell(name, f"### {task}", way, "of full") for way in ways)
+
+
+def caps(strategy: str, suffix: str = "") -> tuple[str, ...]:
+    """`strategy`'s adaptive ways at caps 8, 16 and 32."""
+    return tuple(f"{strategy}-{cap} adaptive{suffix}" for cap in (8, 16, 32))
+
+
+def stopped_early(task: str, strategy: str) -> tuple[str, str]:
+    """The lowest and highest share (%) of items a rule stopped early, over caps 8-32, in the replay."""
+    items = int(
+        number(
+            next(
+                line
+                for line in (RESULTS / OFFLINE).read_text().splitlines()
+                if line.startswith(f"### {task}")
+            ),
+            0,
+        )
+    )
+    shares = []
+    for way in caps(strategy):
+        cell = table_cell(OFFLINE, f"### {task}", way, "stopped by")
+        ran = sum(int(part.split()[-1]) for part in cell.split(", ") if part.split()[0] == "-")
+        shares.append(round(100 * (items - ran) / items))
+    return str(min(shares)), str(max(shares))
+
+
+def latency_ratios(task: str) -> tuple[str, ...]:
+    """Adaptive best_of_n's median latency over the full way's, caps 8, 16, 32, in the live run."""
+
+    def latency(way: str) -> float:
+        return float(number(table_cell(LIVE, f"### {task}", way, "median latency")))
+
+    return tuple(
+        f2(latency(f"best_of_n-{cap} adaptive") / latency(f"best_of_n-{cap}")) for cap in (8, 16, 32)
+    )
+
+
+def amortize_row(task: str, way: str) -> tuple[str, ...]:
+    """amortize.md: accuracy, its interval, the median base log-likelihood of a way's answers."""
+    heading = f"## {task}"
+    return (
+        table_cell(AMORTIZE, heading, way, "accuracy").split()[0],
+        table_cell(AMORTIZE, heading, way, "95% interval").rstrip("%"),
+        table_cell(AMORTIZE, heading, way, "its median"),
+    )
+
+
+STUDIES: list[Quote] = [
+    # setup: the first start
+    Quote(
+        "docs/setup.md",
+        '2026-12-07), {} s passed from its first log line to "Application startup complete", '
+        "{} s of them compiling",
+        f"benchmarks/results/{LOG}",
+        lambda: (f"{started_in(LOG):.0f}", f"{compiled_in(LOG):.0f}"),
+    ),
+    # operations.md: precision's speed, the soak run
+    Quote(
+        "docs/operations.md",
+        "| bfloat16 | {} | {} | {} |",
+        "benchmarks/results/precision_speed.json",
+        lambda: speed_row("bfloat16"),
+    ),
+    Quote(
+        "docs/operations.md",
+        "| float32 | {} | {} | {} |",
+        "benchmarks/results/precision_speed.json",
+        lambda: speed_row("float32"),
+    ),
+    Quote(
+        "docs/operations.md",
+        "bfloat16 is {}x faster than float32 for greedy and {}x for the default, and a decode "
+        "step of 8 sequences costs about what a step of one does ({} tokens/s against {})",
+        "benchmarks/results/precision_speed.json",
+        bf16_gain,
+    ),
+    Quote(
+        "docs/operations.md",
+        "{} requests, {} min, {} unexpected errors",
+        SOAK,
+        lambda: found_in(
+            "soak.md",
+            r"(\d+) requests at concurrency.*run took ([\d.]+) min.*"
+            r"unexpected errors: \*\*(\d+)\*\*",
+        ),
+    ),
+    Quote(
+        "docs/operations.md",
+        "flat under traffic: {} -> {} MiB over the five minutes from warm-up to the kill, "
+        "and {} -> {} MiB after the restart",
+        SOAK,
+        lambda: found_in(
+            "soak.md",
+            r"from warm-up to the kill: HTTP server process (\d+) -> (\d+) MiB.*"
+            r"after the restart on: HTTP server process (\d+) -> (\d+) MiB",
+        ),
+    ),
+    Quote(
+        "docs/operations.md",
+        "({} -> {} MiB)",
+        SOAK,
+        lambda: found_in("soak.md", r"across the engine restart: HTTP server process (\d+) -> (\d+) MiB"),
+    ),
+    Quote(
+        "docs/operations.md",
+        "({} -> {} MiB before the kill, {} -> {} MiB after)",
+        SOAK,
+        lambda: found_in(
+            "soak.md",
+            r"to the kill: .*?all processes (\d+) -> (\d+) MiB.*"
+            r"restart on: .*?all processes (\d+) -> (\d+) MiB",
+        ),
+    ),
+    # api.md: how far a bfloat16 score moves
+    Quote(
+        "docs/api.md",
+        "| bfloat16 | up to {} nats, median {} (at most {} per token) | identical (0.0) | up to {} "
+        "nats, median {} ({} per token) |",
+        "benchmarks/results/precision.json",
+        drift,
+    ),
+    # upstream.md
+    Quote(
+        "docs/upstream.md",
+        "answered at {}x the median latency of in-process whetstone at concurrency 1 and {}x "
+        "its requests/s at concurrency 8, which is {}x the requests/s",
+        "benchmarks/results/upstream_compiled/serving.json",
+        upstream,
+    ),
+    # quality.md
+    *(
+        Quote(
+            "docs/quality.md",
+            f"| {row} | {{}} |",
+            "benchmarks/results/quality.md",
+            lambda row=row: (
+                " | ".join(
+                    table_cell("quality.md", "## Does sharpening help?", row, column)
+                    for column in (
+                        "greedy",
+                        "1 sample, T=1",
+                        "best-of-32, lp 0",
+                        "best-of-32, lp 1",
+                        "majority of 32",
+                        "pass@32 (oracle)",
+                    )
+                ),
+            ),
+        )
+        for row in ("arithmetic (300)", "arc_easy (300)", "gsm8k (100)")
+    ),
+    Quote(
+        "docs/quality.md",
+        "best-of-32: {} to {} points on arithmetic, {} to {} on arc_easy, {} to {} on gsm8k",
+        "benchmarks/results/quality.md",
+        lambda: found_in(
+            "quality.md",
+            r"best-of-32 are ([-+.\d]+) to ([-+.\d]+) points on arithmetic, "
+            r"([-+.\d]+) to ([-+.\d]+) on arc_easy and ([-+.\d]+) to ([-+.\d]+) on gsm8k",
+        ),
+    ),
+    Quote(
+        "docs/quality.md",
+        "on arithmetic from {}% (one sample) to {}% at N=2, {}% at N=4 and {}% at N=32",
+        "benchmarks/results/quality.md",
+        lambda: found_in(
+            "quality.md",
+            r"from ([\d.]+)% \(one sample\) to ([\d.]+)% at N=2, ([\d.]+)% at N=4 "
+            r"and ([\d.]+)% at N=32",
+        ),
+    ),
+    Quote(
+        "docs/quality.md",
+        "a correct sample out-scores a wrong one {}% of the time on arithmetic and {}% on gsm8k",
+        "benchmarks/results/quality.md",
+        lambda: found_in(
+            "quality.md", r"out-scores a wrong one (\d+)% of the time on arithmetic and (\d+)%"
+        ),
+    ),
+    Quote(
+        "docs/quality.md",
+        "gives greedy's answer on {}% of questions; best-of-32 and greedy are right or wrong "
+        "together on {} of 300 ({} fixed, {} broken)",
+        "benchmarks/results/quality.md",
+        lambda: found_in(
+            "quality.md",
+            r"greedy's answer on (\d+)% of questions\. Best-of-32 and greedy are right "
+            r"or wrong together on (\d+) of 300 questions \((\d+) fixed, (\d+) broken",
+        ),
+    ),
+    Quote(
+        "docs/quality.md",
+        "keep the wall time near 4x greedy ({} s against {} s on arithmetic)",
+        "benchmarks/results/quality.md",
+        lambda: (
+            table_cell("quality.md", "## Setup", "arithmetic", "32-candidate request (s)"),
+            table_cell("quality.md", "## Setup", "arithmetic", "greedy request (s)"),
+        ),
+    ),
+    # budgets.md: adaptive stopping, replayed and live
+    *(
+        Quote(
+            "docs/budgets.md",
+            f"| {task} | {{}}, {{}}, {{}} | {{}}, {{}}, {{}} | best_of_n {{}}-{{}} %",
+            f"benchmarks/results/{OFFLINE}",
+            lambda task=task: (
+                *of_full(OFFLINE, task, caps("best_of_n")),
+                *of_full(OFFLINE, task, caps("majority")),
+                *stopped_early(task, "best_of_n"),
+            ),
+        )
+        for task in ("arithmetic", "arc_easy")
+    ),
+    Quote(
+        "docs/budgets.md",
+        "majority's tokens fall to {}, {} and {} of full on arithmetic (caps 8, 16, 32) and {}, "
+        "{} and {} on arc_easy",
+        f"benchmarks/results/{OFFLINE}",
+        lambda: (
+            *of_full(OFFLINE, "arithmetic", caps("majority", " c0.8")),
+            *of_full(OFFLINE, "arc_easy", caps("majority", " c0.8")),
+        ),
+    ),
+    *(
+        Quote(
+            "docs/budgets.md",
+            f"| {task} | **{{}}, {{}}, {{}}** | {{}}, {{}}, {{}} | {{}}, {{}}, {{}} | "
+            f"{{}}, {{}}, **{{}}** |",
+            f"benchmarks/results/{LIVE}",
+            lambda task=task: (
+                *of_full(LIVE, task, caps("best_of_n")),
+                *latency_ratios(task),
+                *of_full(LIVE, task, caps("majority")),
+                *of_full(LIVE, task, caps("majority", " c0.8")),
+            ),
+        )
+        for task in ("arithmetic", "arc_easy")
+    ),
+    # amortization_results.md
+    *(
+        Quote(
+            "docs/amortization_results.md",
+            f"| {label} | {{}} ({{}}) | {{}} |",
+            f"benchmarks/results/{AMORTIZE}",
+            lambda task=task, way=way: amortize_row(task, way),
+        )
+        for task, label, way in (
+            ("arithmetic", "base greedy", "base greedy"),
+            ("arithmetic", "base, one sample at T=1", "base sample"),
+            ("arithmetic", "base best-of-8", "base best-of-8"),
+            ("arithmetic", "base best-of-32", "base best-of-32"),
+            ("arithmetic", "adapter from best-of-8, one sample at T=1", "sft-8 sample"),
+            ("arithmetic", "adapter from best-of-32, one sample at T=1", "sft-32 sample"),
+            ("arithmetic", "base `smc`, alpha 4 (n = 8)", "base smc a4"),
+            ("arithmetic", "base `power`, alpha 4 (n = 8)", "base power a4"),
+            ("arc_easy", "base, one sample at T=1", "base sample"),
+            ("arc_easy", "base best-of-8", "base best-of-8"),
+            ("arc_easy", "RL adapter, alpha 4, one sample", "rl-a4 sample"),
+            ("arc_easy", "RL adapter, alpha 2, one sample", "rl-a2 sample"),
+            ("arc_easy", "base `smc`, alpha 4 (n = 8)", "base smc a4"),
+            ("arc_easy", "base `power`, alpha 4 (n = 8)", "base power a4"),
+        )
+    ),
+]
