@@ -15,6 +15,7 @@ from tests.benchmarks.quoted_sources import (
     RESULTS,
     f1,
     f2,
+    found_in,
     frontier,
     frontier_records,
     number,
@@ -180,6 +181,23 @@ def adaptive_replay() -> tuple[str, str]:
     )  # type: ignore[return-value]
 
 
+def smc_ratios(name: str, *sets: str) -> str:
+    """smc's median latency over pruned best-of-8 at temperature 1's, on `sets` of a frontier result."""
+    rows = frontier(name, *sets)
+    return f2(rows["smc8_a4"].median_latency / rows["bon8_t1 (old default)"].median_latency)
+
+
+def smc_short() -> tuple[str, ...]:
+    """performance.md's smc row: latencies and ratios at 96 tokens (smc_short), then at 192 (smc_long)."""
+    short, long = frontier("smc_short"), frontier("smc_long")
+    return (f2(short["smc8_a4"].median_latency), f2(short["bon8_t1 (old default)"].median_latency),
+            smc_ratios("smc_short"), smc_ratios("smc_short", "unseen"), smc_ratios("smc_short", "fresh"),
+            f2(short["default"].median_latency),
+            f2(short["smc8_a4"].median_latency / short["default"].median_latency),
+            f2(long["smc8_a4"].median_latency), f2(long["bon8_t1 (old default)"].median_latency),
+            smc_ratios("smc_long"))
+
+
 HELD_OUT = (
     "its answers were at least greedy's on {2} ({3} within 0.1 nat), at a median {0} nats against "
     "greedy's {1}, in {4}x greedy's median latency (95 % interval {5}-{6}"
@@ -308,4 +326,34 @@ FRONTIER_QUOTES = [
     ),
 ]
 
-QUOTES: list[Quote] = [*FRONTIER_QUOTES, *STUDIES]
+PERFORMANCE_QUOTES = [
+    Quote(
+        "docs/performance.md",
+        "| median latency {4}x greedy's (95 % interval {5}-{6}) with answers at median {0} nats against "
+        "greedy's {1}, at least greedy's on {2} of 24 ({3} within 0.1 nat)",
+        LOAD,
+        shipped,
+    ),
+    Quote(
+        "docs/performance.md",
+        "| median {} s against {} s for pruned best-of-8 at temperature 1 ({}x; unseen {}x, fresh {}x) "
+        "and {} s for the default ({}x). At 192 tokens {} s against {} s ({}x)",
+        "benchmarks/results/smc_short/frontier.json",
+        smc_short,
+    ),
+    Quote(
+        "docs/performance.md",
+        "the {1} requests in flight at the kill got 503, the server restarted the engine by itself "
+        "(/health 200 again after {0} s, compiled) and served the rest; 0 candidates left running; all "
+        "processes {4} -> {5} MiB over the run (+{6} %), the HTTP server process {2} -> {3} MiB",
+        "benchmarks/results/soak.md",
+        lambda: found_in(
+            "soak.md",
+            r"/health was 200 again ([\d.]+) s later.*the (\d+) requests in flight.*"
+            r"HTTP server process (\d+) -> (\d+) MiB .*?server and engine processes (\d+) -> (\d+) MiB "
+            r"\(\*\*\+([\d.]+)%",
+        ),
+    ),
+]
+
+QUOTES: list[Quote] = [*FRONTIER_QUOTES, *PERFORMANCE_QUOTES, *STUDIES]
