@@ -117,6 +117,29 @@ def amortize_row(task: str, way: str) -> tuple[str, ...]:
 
 
 STUDIES: list[Quote] = [
+    Quote(
+        "docs/amortization.md",
+        "one sample each, {} s against {} s mean per request",
+        "benchmarks/results/amortize_rl128/amortize.md",
+        lambda: tuple(
+            number(table_cell("amortize_rl128/amortize.md", None, way, "latency / answer"))
+            for way in ("rl-a4 merged sample", "rl-a4 sample")
+        ),
+    ),
+    Quote(
+        "docs/amortization_results.md",
+        "the sample's median base log-likelihood is {} and its accuracy {} % "
+        "(-{} under base best-of-8, {} to {})",
+        "benchmarks/results/amortize_rl128/amortize.md",
+        lambda: (
+            table_cell("amortize_rl128/amortize.md", None, "rl-a4 sample", "its median"),
+            number(table_cell("amortize_rl128/amortize.md", None, "rl-a4 sample", "accuracy")),
+            *found_in(
+                "amortize_rl128/amortize.md",
+                r"rl-a4 sample vs base best-of-8: -([\d.]+) points \(([-+.\d]+) to ([-+.\d]+)\)",
+            ),
+        ),
+    ),
     # setup: the first start
     Quote(
         "docs/setup.md",
