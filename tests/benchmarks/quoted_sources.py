@@ -43,26 +43,52 @@ def strictly_at_least_greedy(name: str, way: str, *prompt_sets: str) -> int:
     return sum(r.logprob_sum >= greedy[(r.prompt_set, r.prompt)] for r in chosen if r.way == way)
 
 
-def table_cell(name: str, heading: str | None, row: str, column: str) -> str:
-    """A cell of a markdown table in benchmarks/results/NAME: the first table after the line that
-    starts with `heading` (the file's first table when None), the row whose first cell is `row`
-    (bold and backticks ignored), the column headed `column`."""
+def table(name: str, heading: str | None = None, within: str | None = None) -> list[dict[str, str]]:
+    """The rows of a markdown table in benchmarks/results/NAME, each as {column: cell}: the first
+    table after the first line that starts with `heading` (the file's first table when None),
+    looked for after the first line that starts with `within` when given."""
     lines = (RESULTS / name).read_text().splitlines()
-    start = 0 if heading is None else next(i for i, line in enumerate(lines) if line.startswith(heading))
-    table = []
+    start = 0
+    for prefix in (within, heading):
+        if prefix is not None:
+            start = next(i for i in range(start, len(lines)) if lines[i].startswith(prefix))
+    cells = []
     for line in lines[start:]:
         if line.startswith("|"):
-            table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-        elif table:
+            cells.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif cells:
             break
-    if not table:
+    if not cells:
         raise LookupError(f"no table after {heading!r} in {name}")
-    header, body = table[0], table[2:]
-    index = header.index(column)
-    for cells in body:
-        if cells[0].replace("**", "").replace("`", "") == row:
-            return cells[index]
+    return [dict(zip(cells[0], row, strict=True)) for row in cells[2:]]
+
+
+def plain(cell: str) -> str:
+    """A cell without bold or backticks."""
+    return cell.replace("**", "").replace("`", "")
+
+
+def table_cell(name: str, heading: str | None, row: str, column: str, within: str | None = None) -> str:
+    """A cell of `table(name, heading, within)`: the row whose first cell is `row` (bold and
+    backticks ignored), the column headed `column`."""
+    for cells in table(name, heading, within):
+        if plain(next(iter(cells.values()))) == row:
+            return cells[column]
     raise LookupError(f"no row {row!r} under {heading!r} in {name}")
+
+
+def line_after(name: str, heading: str, prefix: str) -> str:
+    """The first line of benchmarks/results/NAME that starts with `prefix` after the first line
+    that starts with `heading`."""
+    lines = (RESULTS / name).read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    return next(line for line in lines[start:] if line.startswith(prefix))
+
+
+@cache
+def jsonl(name: str) -> tuple[dict[str, Any], ...]:
+    """benchmarks/results/NAME, a JSON object a line."""
+    return tuple(json.loads(line) for line in (RESULTS / name).read_text().splitlines() if line.strip())
 
 
 def number(text: str, which: int = 0) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.common.quoted import Quote
+from tests.benchmarks.quoted_quality import QUALITY
 from tests.benchmarks.quoted_sources import (
     RESULTS,
     compiled_in,
@@ -221,76 +222,6 @@ STUDIES: list[Quote] = [
         "benchmarks/results/upstream_compiled/serving.json",
         upstream,
     ),
-    # quality.md
-    *(
-        Quote(
-            "docs/quality.md",
-            f"| {row} | {{}} |",
-            "benchmarks/results/quality.md",
-            lambda row=row: (
-                " | ".join(
-                    table_cell("quality.md", "## Does sharpening help?", row, column)
-                    for column in (
-                        "greedy",
-                        "1 sample, T=1",
-                        "best-of-32, lp 0",
-                        "best-of-32, lp 1",
-                        "majority of 32",
-                        "pass@32 (oracle)",
-                    )
-                ),
-            ),
-        )
-        for row in ("arithmetic (300)", "arc_easy (300)", "gsm8k (100)")
-    ),
-    Quote(
-        "docs/quality.md",
-        "best-of-32: {} to {} points on arithmetic, {} to {} on arc_easy, {} to {} on gsm8k",
-        "benchmarks/results/quality.md",
-        lambda: found_in(
-            "quality.md",
-            r"best-of-32 are ([-+.\d]+) to ([-+.\d]+) points on arithmetic, "
-            r"([-+.\d]+) to ([-+.\d]+) on arc_easy and ([-+.\d]+) to ([-+.\d]+) on gsm8k",
-        ),
-    ),
-    Quote(
-        "docs/quality.md",
-        "on arithmetic from {}% (one sample) to {}% at N=2, {}% at N=4 and {}% at N=32",
-        "benchmarks/results/quality.md",
-        lambda: found_in(
-            "quality.md",
-            r"from ([\d.]+)% \(one sample\) to ([\d.]+)% at N=2, ([\d.]+)% at N=4 "
-            r"and ([\d.]+)% at N=32",
-        ),
-    ),
-    Quote(
-        "docs/quality.md",
-        "a correct sample out-scores a wrong one {}% of the time on arithmetic and {}% on gsm8k",
-        "benchmarks/results/quality.md",
-        lambda: found_in(
-            "quality.md", r"out-scores a wrong one (\d+)% of the time on arithmetic and (\d+)%"
-        ),
-    ),
-    Quote(
-        "docs/quality.md",
-        "gives greedy's answer on {}% of questions; best-of-32 and greedy are right or wrong "
-        "together on {} of 300 ({} fixed, {} broken)",
-        "benchmarks/results/quality.md",
-        lambda: found_in(
-            "quality.md",
-            r"greedy's answer on (\d+)% of questions\. Best-of-32 and greedy are right "
-            r"or wrong together on (\d+) of 300 questions \((\d+) fixed, (\d+) broken",
-        ),
-    ),
-    Quote(
-        "docs/quality.md",
-        "keep the wall time near 4x greedy ({} s against {} s on arithmetic)",
-        "benchmarks/results/quality.md",
-        lambda: (
-            table_cell("quality.md", "## Setup", "arithmetic", "32-candidate request (s)"),
-            table_cell("quality.md", "## Setup", "arithmetic", "greedy request (s)"),
-        ),
-    ),
     # budgets.md: adaptive stopping, replayed and live
     *(
         Quote(
@@ -355,4 +286,5 @@ STUDIES: list[Quote] = [
             ("arc_easy", "base `power`, alpha 4 (n = 8)", "base power a4"),
         )
     ),
+    *QUALITY,
 ]
