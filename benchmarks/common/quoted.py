@@ -54,9 +54,17 @@ def prose(text: str) -> str:
     return " ".join(text.split())
 
 
+def said(expected: str, page: str) -> bool:
+    """Whether `page` says `expected`, a figure at either end whole: "-83.7" is not said by
+    "-83.79", nor "34 requests" by "134 requests"."""
+    before = r"(?<![\d.+-])" if expected[:1].isdigit() or expected[:1] in "+-" else ""
+    after = r"(?!\.?\d)" if expected[-1:].isdigit() else ""
+    return re.search(before + re.escape(expected) + after, page) is not None
+
+
 def quote_error(quote: Quote, root: Path = ROOT) -> str | None:
     """Why `quote` does not hold (its page does not say what its result gives), None when it does."""
     expected = prose(quote.text.format(*quote.figures()))
-    if expected in prose((root / quote.page).read_text()):
+    if said(expected, prose((root / quote.page).read_text())):
         return None
     return f"{quote.page} does not say {expected!r}, which is what {quote.source} gives"

@@ -173,14 +173,6 @@ def lp1_cost() -> tuple[str, ...]:
     )
 
 
-def adaptive_replay() -> tuple[str, str]:
-    """Adaptive best-of-32's tokens as a share of drawing all 32, arc_easy then arithmetic (replay)."""
-    return tuple(
-        number(table_cell("adaptive_offline.md", f"### {task}", "best_of_n-32 adaptive", "of full"))
-        for task in ("arc_easy", "arithmetic")
-    )  # type: ignore[return-value]
-
-
 def smc_ratios(name: str, *sets: str) -> str:
     """smc's median latency over pruned best-of-8 at temperature 1's, on `sets` of a frontier result."""
     rows = frontier(name, *sets)
@@ -216,12 +208,6 @@ FRONTIER_QUOTES = [
         counterexample,
     ),
     Quote("README.md", HELD_OUT, LOAD, shipped),
-    Quote(
-        "README.md",
-        "adaptive best-of-32 spent {}-{} of drawing all 32",
-        "benchmarks/results/adaptive_offline.md",
-        adaptive_replay,
-    ),
     Quote(
         SHARPENING, "the default answered at {} nats where greedy alone reached {}", NOVEL_A, counterexample
     ),

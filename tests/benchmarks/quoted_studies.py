@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from benchmarks.common.quoted import Quote
+from tests.benchmarks.quoted_adaptive import ADAPTIVE
 from tests.benchmarks.quoted_quality import QUALITY
 from tests.benchmarks.quoted_sources import (
-    RESULTS,
     compiled_in,
     f2,
     found_in,
@@ -17,8 +17,6 @@ from tests.benchmarks.quoted_sources import (
 
 LOG = "frontier_load/frontier_server.log"
 SOAK = "benchmarks/results/soak.md"
-OFFLINE = "adaptive_offline.md"
-LIVE = "adaptive.md"
 AMORTIZE = "amortize.md"
 
 
@@ -64,47 +62,6 @@ def upstream() -> tuple[str, ...]:
     """upstream_compiled: latency and requests/s against in-process whetstone, and against vLLM n=8."""
     targets = result_json("upstream_compiled/serving.json")["targets"]["upstream"]
     return f2(targets["latency_ratio"]), f2(targets["throughput_ratio"]), f2(targets["throughput_vs_vllm"])
-
-
-def of_full(name: str, task: str, ways: tuple[str, ...]) -> tuple[str, ...]:
-    """The 'of full' share of each way in a task's table of an adaptive result."""
-    return tuple(table_cell(name, f"### {task}", way, "of full") for way in ways)
-
-
-def caps(strategy: str, suffix: str = "") -> tuple[str, ...]:
-    """`strategy`'s adaptive ways at caps 8, 16 and 32."""
-    return tuple(f"{strategy}-{cap} adaptive{suffix}" for cap in (8, 16, 32))
-
-
-def stopped_early(task: str, strategy: str) -> tuple[str, str]:
-    """The lowest and highest share (%) of items a rule stopped early, over caps 8-32, in the replay."""
-    items = int(
-        number(
-            next(
-                line
-                for line in (RESULTS / OFFLINE).read_text().splitlines()
-                if line.startswith(f"### {task}")
-            ),
-            0,
-        )
-    )
-    shares = []
-    for way in caps(strategy):
-        cell = table_cell(OFFLINE, f"### {task}", way, "stopped by")
-        ran = sum(int(part.split()[-1]) for part in cell.split(", ") if part.split()[0] == "-")
-        shares.append(round(100 * (items - ran) / items))
-    return str(min(shares)), str(max(shares))
-
-
-def latency_ratios(task: str) -> tuple[str, ...]:
-    """Adaptive best_of_n's median latency over the full way's, caps 8, 16, 32, in the live run."""
-
-    def latency(way: str) -> float:
-        return float(number(table_cell(LIVE, f"### {task}", way, "median latency")))
-
-    return tuple(
-        f2(latency(f"best_of_n-{cap} adaptive") / latency(f"best_of_n-{cap}")) for cap in (8, 16, 32)
-    )
 
 
 def amortize_row(task: str, way: str) -> tuple[str, ...]:
@@ -222,45 +179,6 @@ STUDIES: list[Quote] = [
         "benchmarks/results/upstream_compiled/serving.json",
         upstream,
     ),
-    # budgets.md: adaptive stopping, replayed and live
-    *(
-        Quote(
-            "docs/budgets.md",
-            f"| {task} | {{}}, {{}}, {{}} | {{}}, {{}}, {{}} | best_of_n {{}}-{{}} %",
-            f"benchmarks/results/{OFFLINE}",
-            lambda task=task: (
-                *of_full(OFFLINE, task, caps("best_of_n")),
-                *of_full(OFFLINE, task, caps("majority")),
-                *stopped_early(task, "best_of_n"),
-            ),
-        )
-        for task in ("arithmetic", "arc_easy")
-    ),
-    Quote(
-        "docs/budgets.md",
-        "majority's tokens fall to {}, {} and {} of full on arithmetic (caps 8, 16, 32) and {}, "
-        "{} and {} on arc_easy",
-        f"benchmarks/results/{OFFLINE}",
-        lambda: (
-            *of_full(OFFLINE, "arithmetic", caps("majority", " c0.8")),
-            *of_full(OFFLINE, "arc_easy", caps("majority", " c0.8")),
-        ),
-    ),
-    *(
-        Quote(
-            "docs/budgets.md",
-            f"| {task} | **{{}}, {{}}, {{}}** | {{}}, {{}}, {{}} | {{}}, {{}}, {{}} | "
-            f"{{}}, {{}}, **{{}}** |",
-            f"benchmarks/results/{LIVE}",
-            lambda task=task: (
-                *of_full(LIVE, task, caps("best_of_n")),
-                *latency_ratios(task),
-                *of_full(LIVE, task, caps("majority")),
-                *of_full(LIVE, task, caps("majority", " c0.8")),
-            ),
-        )
-        for task in ("arithmetic", "arc_easy")
-    ),
     # amortization_results.md
     *(
         Quote(
@@ -287,4 +205,5 @@ STUDIES: list[Quote] = [
         )
     ),
     *QUALITY,
+    *ADAPTIVE,
 ]

@@ -4,12 +4,13 @@ and the prose figures of the registry (tests/benchmarks/quoted_figures.py)."""
 from __future__ import annotations
 
 import json
+import string
 from pathlib import Path
 
 import pytest
 
 from benchmarks.capacity.report import QUOTING_PAGES, RESULTS, quoted_for
-from benchmarks.common.quoted import ROOT, Quote, block, quote_error, write_block
+from benchmarks.common.quoted import ROOT, Quote, block, prose, quote_error, said, write_block
 from tests.benchmarks.quoted_figures import QUOTES
 
 
@@ -33,9 +34,31 @@ def test_a_block_is_replaced_in_place(tmp_path: Path) -> None:
     assert not write_block(page, "y", "z\n") and block(page, "y") is None
 
 
+def fields(text: str) -> int:
+    """How many figures a quote's text has room for."""
+    names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    return max(int(name) for name in names) + 1 if names and all(names) else len(names)
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=lambda q: f"{q.page}:{q.text[:40]}")
 def test_a_quoted_figure_is_what_its_result_gives(quote: Quote) -> None:
+    assert len(quote.figures()) == fields(quote.text), "a figure computed but not quoted is not checked"
     assert quote_error(quote) is None, quote_error(quote)
+
+
+@pytest.mark.parametrize("quote", QUOTES, ids=lambda q: f"{q.page}:{q.text[:40]}")
+def test_every_figure_of_a_quote_is_caught_when_the_page_changes_it(quote: Quote, tmp_path: Path) -> None:
+    """A page that says the passage once, with any one figure changed, fails its check (it would
+    not if the page said the passage twice or the figure were not in the passage)."""
+    figures = list(quote.figures())
+    said = prose(quote.text.format(*figures))
+    page = tmp_path / quote.page
+    page.parent.mkdir(parents=True, exist_ok=True)
+    original = prose((ROOT / quote.page).read_text())
+    for index, figure in enumerate(figures):
+        changed = prose(quote.text.format(*figures[:index], f"{figure}9", *figures[index + 1 :]))
+        page.write_text(original.replace(said, changed))
+        assert quote_error(quote, tmp_path) is not None, f"figure {index} ({figure!r}) is not checked"
 
 
 def test_a_changed_figure_is_caught(tmp_path: Path) -> None:
@@ -56,3 +79,10 @@ def test_every_quoting_page_is_registered() -> None:
     assert {"README.md", "docs/sharpening.md"} <= pages
     for page in pages:
         assert (ROOT / page).exists(), page
+
+
+def test_a_figure_at_either_end_of_a_passage_is_read_whole() -> None:
+    assert said("reached -83.7", "greedy reached -83.7).")
+    assert not said("reached -83.7", "greedy reached -83.79).")
+    assert not said("34 requests", "it sent 134 requests")
+    assert not said("1.5 s", "it took 21.5 s") and said("1.5 s", "it took 1.5 s")
