@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from benchmarks.common.quoted import Quote
 from tests.benchmarks.quoted_adaptive import ADAPTIVE
+from tests.benchmarks.quoted_amortize import AMORTIZATION
 from tests.benchmarks.quoted_quality import QUALITY
 from tests.benchmarks.quoted_sources import (
     compiled_in,
     f2,
     found_in,
-    number,
     result_json,
     started_in,
-    table_cell,
 )
 
 LOG = "frontier_load/frontier_server.log"
 SOAK = "benchmarks/results/soak.md"
-AMORTIZE = "amortize.md"
 
 
 def speed(dtype: str) -> dict[str, float]:
@@ -64,40 +62,7 @@ def upstream() -> tuple[str, ...]:
     return f2(targets["latency_ratio"]), f2(targets["throughput_ratio"]), f2(targets["throughput_vs_vllm"])
 
 
-def amortize_row(task: str, way: str) -> tuple[str, ...]:
-    """amortize.md: accuracy, its interval, the median base log-likelihood of a way's answers."""
-    heading = f"## {task}"
-    return (
-        table_cell(AMORTIZE, heading, way, "accuracy").split()[0],
-        table_cell(AMORTIZE, heading, way, "95% interval").rstrip("%"),
-        table_cell(AMORTIZE, heading, way, "its median"),
-    )
-
-
 STUDIES: list[Quote] = [
-    Quote(
-        "docs/amortization.md",
-        "one sample each, {} s against {} s mean per request",
-        "benchmarks/results/amortize_rl128/amortize.md",
-        lambda: tuple(
-            number(table_cell("amortize_rl128/amortize.md", None, way, "latency / answer"))
-            for way in ("rl-a4 merged sample", "rl-a4 sample")
-        ),
-    ),
-    Quote(
-        "docs/amortization_results.md",
-        "the sample's median base log-likelihood is {} and its accuracy {} % "
-        "(-{} under base best-of-8, {} to {})",
-        "benchmarks/results/amortize_rl128/amortize.md",
-        lambda: (
-            table_cell("amortize_rl128/amortize.md", None, "rl-a4 sample", "its median"),
-            number(table_cell("amortize_rl128/amortize.md", None, "rl-a4 sample", "accuracy")),
-            *found_in(
-                "amortize_rl128/amortize.md",
-                r"rl-a4 sample vs base best-of-8: -([\d.]+) points \(([-+.\d]+) to ([-+.\d]+)\)",
-            ),
-        ),
-    ),
     # setup: the first start
     Quote(
         "docs/setup.md",
@@ -179,31 +144,7 @@ STUDIES: list[Quote] = [
         "benchmarks/results/upstream_compiled/serving.json",
         upstream,
     ),
-    # amortization_results.md
-    *(
-        Quote(
-            "docs/amortization_results.md",
-            f"| {label} | {{}} ({{}}) | {{}} |",
-            f"benchmarks/results/{AMORTIZE}",
-            lambda task=task, way=way: amortize_row(task, way),
-        )
-        for task, label, way in (
-            ("arithmetic", "base greedy", "base greedy"),
-            ("arithmetic", "base, one sample at T=1", "base sample"),
-            ("arithmetic", "base best-of-8", "base best-of-8"),
-            ("arithmetic", "base best-of-32", "base best-of-32"),
-            ("arithmetic", "adapter from best-of-8, one sample at T=1", "sft-8 sample"),
-            ("arithmetic", "adapter from best-of-32, one sample at T=1", "sft-32 sample"),
-            ("arithmetic", "base `smc`, alpha 4 (n = 8)", "base smc a4"),
-            ("arithmetic", "base `power`, alpha 4 (n = 8)", "base power a4"),
-            ("arc_easy", "base, one sample at T=1", "base sample"),
-            ("arc_easy", "base best-of-8", "base best-of-8"),
-            ("arc_easy", "RL adapter, alpha 4, one sample", "rl-a4 sample"),
-            ("arc_easy", "RL adapter, alpha 2, one sample", "rl-a2 sample"),
-            ("arc_easy", "base `smc`, alpha 4 (n = 8)", "base smc a4"),
-            ("arc_easy", "base `power`, alpha 4 (n = 8)", "base power a4"),
-        )
-    ),
     *QUALITY,
     *ADAPTIVE,
+    *AMORTIZATION,
 ]
