@@ -10,6 +10,7 @@ from tests.benchmarks.quoted_sources import (
     compiled_in,
     f2,
     found_in,
+    frontier,
     result_json,
     started_in,
 )
@@ -60,6 +61,38 @@ def upstream() -> tuple[str, ...]:
     """upstream_compiled: latency and requests/s against in-process whetstone, and against vLLM n=8."""
     targets = result_json("upstream_compiled/serving.json")["targets"]["upstream"]
     return f2(targets["latency_ratio"]), f2(targets["throughput_ratio"]), f2(targets["throughput_vs_vllm"])
+
+
+def restart_step() -> tuple[str, ...]:
+    """The HTTP server process across the engine restart: the step (MiB), before and after."""
+    before, after = found_in("soak.md", r"across the engine restart: HTTP server process (\d+) -> (\d+) MiB")
+    return str(int(after) - int(before)), before, after
+
+
+def all_processes() -> tuple[str, ...]:
+    """All processes' growth (%) from warm-up to the kill and after the restart, then both ranges."""
+    ranges = found_in(
+        "soak.md",
+        r"to the kill: .*?all processes (\d+) -> (\d+) MiB.*restart on: .*?all processes (\d+) -> (\d+) MiB",
+    )
+    first, last = [int(x) for x in ranges[0::2]], [int(x) for x in ranges[1::2]]
+    return *(f"{100 * (b - a) / a:.1f}" for a, b in zip(first, last, strict=True)), *ranges
+
+
+def tie_tolerances() -> tuple[str, str]:
+    """The tie tolerance the server reported for bfloat16 (at least every bfloat16 drift that
+    precision.json measured) and for float32."""
+    tolerance = {
+        r["dtype"]: r["health"]["tie_tolerance"] for r in result_json("precision_speed.json")["results"]
+    }
+    measured = [
+        r[key]["max"]
+        for r in result_json("precision.json")["results"]
+        for key in ("batch_of_8_vs_alone", "among_others_vs_alone", "other_dtype_vs_this")
+        if key in r
+    ]
+    assert max(measured) <= tolerance["bfloat16"] < max(measured) + 1, "not the largest drift rounded up"
+    return str(tolerance["bfloat16"]), str(tolerance["float32"])
 
 
 STUDIES: list[Quote] = [
@@ -114,18 +147,67 @@ STUDIES: list[Quote] = [
     ),
     Quote(
         "docs/operations.md",
-        "({} -> {} MiB)",
+        "a step of {} MiB ({} -> {} MiB)",
         SOAK,
-        lambda: found_in("soak.md", r"across the engine restart: HTTP server process (\d+) -> (\d+) MiB"),
+        lambda: restart_step(),
     ),
     Quote(
         "docs/operations.md",
-        "({} -> {} MiB before the kill, {} -> {} MiB after)",
+        "All processes together grow by {}% before the kill and {}% after, and level off ({} -> {} MiB "
+        "before the kill, {} -> {} MiB after)",
         SOAK,
-        lambda: found_in(
-            "soak.md",
-            r"to the kill: .*?all processes (\d+) -> (\d+) MiB.*"
-            r"restart on: .*?all processes (\d+) -> (\d+) MiB",
+        lambda: all_processes(),
+    ),
+    Quote(
+        "docs/operations.md",
+        "bfloat16 was not (up to {} nats over 32 tokens",
+        "benchmarks/results/precision.json",
+        lambda: drift()[:1],
+    ),
+    # api.md: the restart, the tie tolerance, the precision run
+    Quote(
+        "docs/api.md",
+        "`/health` is 200 again as soon as it serves ({} s after the kill in the soak run, compiled, "
+        "2 cores;",
+        SOAK,
+        lambda: found_in("soak.md", r"/health was 200 again ([\d.]+) s later"),
+    ),
+    Quote(
+        "docs/api.md",
+        "The tolerance follows from the dtype: {} nats in bfloat16 (the largest drift measured above, "
+        "rounded up), {} in float32",
+        "benchmarks/results/precision_speed.json",
+        lambda: tie_tolerances(),
+    ),
+    Quote(
+        "docs/api.md",
+        "`benchmarks/precision.py` measures it ({} best-of-8 candidates of up to 32 tokens",
+        "benchmarks/results/precision.json",
+        lambda: tuple({str(r["candidates"]) for r in result_json("precision.json")["results"]}),
+    ),
+    # README, sharpening.md, upstream.md: what the runs were
+    Quote(
+        "README.md",
+        "On {} questions written before any choice was made (`novel`)",
+        "benchmarks/results/frontier_load/frontier.json",
+        lambda: (str(frontier("frontier_load", "novel")["default"].prompts),),
+    ),
+    Quote(
+        "docs/sharpening.md",
+        "{} arithmetic, {} gsm8k and {} arc_easy items",
+        "benchmarks/results/frontier_accuracy.md",
+        lambda: tuple(
+            found_in("frontier_accuracy.md", rf"### {task} \((\d+) items")[0]
+            for task in ("arithmetic", "gsm8k", "arc_easy")
+        ),
+    ),
+    Quote(
+        "docs/upstream.md",
+        "(`make bench-serving`, {}, {} prompts, {} tokens, best-of-{} at temperature 1",
+        "benchmarks/results/upstream_compiled/serving.json",
+        lambda: tuple(
+            str(result_json("upstream_compiled/serving.json")["config"][key])
+            for key in ("mode", "prompts", "max_tokens", "n")
         ),
     ),
     # api.md: how far a bfloat16 score moves
