@@ -194,6 +194,12 @@ STUDIES: list[Quote] = [
     ),
     Quote(
         "docs/sharpening.md",
+        "On the {} `novel` questions (written before any",
+        "benchmarks/results/frontier_load/frontier.json",
+        lambda: (str(frontier("frontier_load", "novel")["default"].prompts),),
+    ),
+    Quote(
+        "docs/sharpening.md",
         "{} arithmetic, {} gsm8k and {} arc_easy items",
         "benchmarks/results/frontier_accuracy.md",
         lambda: tuple(
