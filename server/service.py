@@ -73,24 +73,17 @@ class SharpeningService:
             raise EngineUnavailable("the engine is not serving; retry once /health is 200")
         self.admission.check(sum(job.admitted_candidates for job in jobs))
 
-    async def run(
-        self, job: GenerationJob, request_id: str, on_update: UpdateListener | None = None
-    ) -> SharpenedResult:
-        """Draw the job's candidates (admitted against the limits) and pick the choices.
-
-        `on_update` hears every candidate's new text and status changes (race.RaceEvent).
-        """
-        return (await self.run_all([job], request_id, [on_update]))[0]
-
     async def run_all(
         self,
         jobs: Sequence[GenerationJob],
         request_id: str,
         listeners: Sequence[UpdateListener | None] | None = None,
     ) -> list[SharpenedResult]:
-        """Run the jobs of one request (a legacy request's prompts) side by side, admitted together.
+        """Run the jobs of one request (a legacy request's prompts) side by side, admitted together:
+        draw each job's candidates and pick its choices.
 
-        Job i reports its generated text to `listeners[i]`; when one job fails the others stop.
+        Job i reports every candidate's new text and status changes (race.RaceEvent) to
+        `listeners[i]`; when one job fails the others stop.
         """
         self.check_ready(*jobs)
         listeners = listeners or [None] * len(jobs)
