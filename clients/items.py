@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from clients.client import AsyncWhetstoneClient
+from clients.errors import WhetstoneError
 from clients.results import Completion
 
 Endpoint = Literal["chat", "completions"]
 ENDPOINTS: tuple[Endpoint, ...] = ("chat", "completions")
 
 
-class InputError(ValueError):
+class InputError(WhetstoneError):
     """A data file or command-line value that cannot be used; the message says why."""
 
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from clients.errors import WhetstoneError
+
 log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 900.0
@@ -37,7 +39,7 @@ QUIET_PORTS_FROM = 10000
 PORT_TRIES = 64
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(WhetstoneError):
     """The child server exited, or did not answer /health in time."""
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server.errors import InvalidRequest
+
 # The ranks vLLM's LoRA kernels accept (`max_lora_rank`).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 ADAPTER_CONFIG = "adapter_config.json"
@@ -16,7 +18,7 @@ CARD_JSON = "card.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
-class AdapterError(ValueError):
+class AdapterError(InvalidRequest):
     """An adapter that cannot be trained or served as asked; the message says why and what to do."""
 
 

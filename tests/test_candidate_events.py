@@ -10,7 +10,7 @@ import httpx
 import pytest
 from openai import AsyncOpenAI
 
-from server.candidate_events import EVENT_INTERVAL_S, CandidateBatcher
+from server.formats.candidate_events import EVENT_INTERVAL_S, CandidateBatcher
 from server.race import RaceEvent
 from server.sharpening import Candidate
 from tests.conftest import ClientFactory

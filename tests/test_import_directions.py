@@ -21,7 +21,14 @@ ROOMS = ("server", "clients", "training", "benchmarks", "tests")
 # module decides. Bottom to top: server, clients, training, benchmarks, tests.
 ALLOWED = {
     "server": ("server",),
-    "server.sharpening": ("server.sharpening",),  # the pure core: no I/O, no engine
+    "server.sharpening": ("server.sharpening", "server.errors"),  # the pure core: no I/O, no engine
+    "server.errors": (),  # the error tree sits below everything that raises
+    # request -> job: the bodies and every rule of their fields; never the service, endpoints or formats
+    "server.requests": ("server.requests", "server.errors", "server.sharpening", "server.config",
+                        "server.engines", "server.jobs", "server.tools", "server.adapter_registry"),
+    # results -> OpenAI's wire formats, below the service: streams drive a Runner, not the service
+    "server.formats": ("server.formats", "server.errors", "server.sharpening", "server.jobs", "server.race",
+                       "server.tools", "server.requests.openai", "server.requests.responses"),
     "clients": ("clients", "server.sharpening"),  # answer patterns come from the pure core
     "training": ("training", "clients", "server"),
     "benchmarks": ("benchmarks", "training", "clients", "server"),

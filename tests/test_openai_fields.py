@@ -10,7 +10,7 @@ from openai.types import completion_create_params as legacy_params
 from openai.types.chat import completion_create_params as chat_params
 from pydantic import BaseModel
 
-from server.openai_fields import (
+from server.requests.fields import (
     CHAT_FIELDS,
     COMPLETION_FIELDS,
     EXTENSION_FIELDS,
@@ -18,7 +18,7 @@ from server.openai_fields import (
     Treatment,
     markdown_table,
 )
-from server.protocol import ChatCompletionRequest, CompletionRequest
+from server.requests.openai import ChatCompletionRequest, CompletionRequest
 from tests.conftest import ClientFactory
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -42,7 +42,7 @@ def test_every_sdk_field_is_decided_and_nothing_else_is_listed(
 ) -> None:
     fields = sdk_fields(module)
     assert "stream" in fields and "model" in fields  # the derivation still sees the SDK's fields
-    assert sorted(fields - rules.keys()) == [], "new SDK fields: decide them in server/openai_fields.py"
+    assert sorted(fields - rules.keys()) == [], "new SDK fields: decide them in server/requests/fields.py"
     assert sorted(rules.keys() - fields) == []
 
 
@@ -129,5 +129,5 @@ def test_the_api_doc_shows_the_code_tables() -> None:
     doc = API_DOC.read_text()
     for rules in (CHAT_FIELDS, COMPLETION_FIELDS, EXTENSION_FIELDS):
         assert markdown_table(rules) in doc, (
-            "paste markdown_table(...) of server.openai_fields into docs/api.md"
+            "paste markdown_table(...) of server.requests.fields into docs/api.md"
         )

@@ -18,6 +18,7 @@ from server.app import create_app
 from server.cli import build_parser, settings_from
 from server.config import Settings
 from server.engines.pool import UpstreamPool
+from server.engines.upstream import UpstreamRefused
 from tests.conftest import serve_app
 from tests.fake_upstream import EOS, FakeUpstream
 
@@ -122,7 +123,7 @@ async def test_a_processed_logprobs_upstream_stops_the_start() -> None:
     fake = FakeUpstream(processed=True)
     with serve_app(fake) as url:
         app = create_app(Settings(upstreams=[url]))
-        with pytest.raises(RuntimeError, match="raw_logprobs"):
+        with pytest.raises(UpstreamRefused, match="raw_logprobs"):
             async with app.router.lifespan_context(app):
                 pass
 

@@ -15,8 +15,8 @@ from typing import Any
 from clients.processes import ServerStartError
 from server.adapter_checks import AdapterError, model_fingerprint
 from training.card import Kind, build_card, write_card
-from training.runs import TrainingError, cpu_only, merge_adapter, use_bf16
-from training.sft_set import SftDataError
+from training.errors import SftDataError, TrainingError
+from training.runs import cpu_only, merge_adapter, use_bf16
 
 ERRORS = (SftDataError, AdapterError, TrainingError, ServerStartError, ValueError)
 

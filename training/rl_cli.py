@@ -10,8 +10,9 @@ from typing import Any
 
 from training.collect import traced_adapter
 from training.commands import ERRORS, add_training_flags, finish, main_process_first
+from training.errors import SftDataError
 from training.runs import base_model_dir, check_run, note_run, options_from, run_record
-from training.sft_set import Prompt, SftDataError, read_prompts
+from training.sft_set import Prompt, read_prompts
 from training.traces import read_traces
 
 logger = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from server.adapter_checks import ADAPTER_CONFIG, AdapterError, check_rank
+from training.errors import TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +29,6 @@ Precision = Literal["auto", "bf16", "fp32"]
 # ones TRL's vLLM generation was tested with. The trainers here generate through transformers
 # (TRL's `use_vllm` stays off), so the warning would only alarm whoever runs sharpen-sft/-rl.
 warnings.filterwarnings("ignore", message="TRL currently supports vLLM versions", category=UserWarning)
-
-
-class TrainingError(ValueError):
-    """A run that cannot start or resume as asked; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

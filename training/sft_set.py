@@ -16,14 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from clients import Completion, WhetstoneClient
+from training.errors import SftDataError
 
 logger = logging.getLogger(__name__)
 
 Prompt = str | list[dict[str, Any]]  # plain text (a completion prompt) or chat messages
-
-
-class SftDataError(ValueError):
-    """The prompts or traces cannot make an SFT set; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from server.engines.tokenizer import chat_prompt_ids, text_prompt_ids
+from training.errors import SftDataError
 from training.runs import TrainOptions, lora_config, train_and_save, trainer_arguments
-from training.sft_set import SftDataError, SftExample
+from training.sft_set import SftExample
 
 logger = logging.getLogger(__name__)
 MAX_LENGTH = 1024

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from server.errors import EngineUnavailable, InvalidRequest
 from server.sharpening import TokenLogprob
 
 ConstraintKind = Literal["json", "json_object", "regex", "choice", "grammar"]
@@ -74,12 +75,12 @@ class CandidateUpdate:
     cached_prompt_tokens: int = 0  # prompt tokens served by the prefix cache (first update only)
 
 
-class EngineError(RuntimeError):
-    """The engine failed or is not serving."""
+class EngineError(EngineUnavailable):
+    """The engine failed or is not serving (503)."""
 
 
-class EngineInputError(ValueError):
-    """The engine rejected a request's input (a client mistake).
+class EngineInputError(InvalidRequest):
+    """The engine rejected a request's input: a client mistake (400).
 
     `field` names the SamplingSpec field at fault when the engine knows it (e.g. "constraint").
     """

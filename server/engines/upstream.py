@@ -33,7 +33,7 @@ class StreamDropped(UpstreamUnreachable):
     connection it had just closed, or a dying server."""
 
 
-class UpstreamRefused(RuntimeError):
+class UpstreamRefused(EngineError):
     """An upstream that answers but must not serve (another model, or processed log-probabilities)."""
 
 

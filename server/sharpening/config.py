@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from server.errors import InvalidRequest
 from server.sharpening.patterns import Pattern, PatternError, compile_pattern
 
 StrategyName = Literal[
@@ -27,12 +28,11 @@ STRATEGY_DEFAULTS: dict[str, dict[str, int]] = {"beam": {"checkpoint_tokens": 16
 MAX_TOP_LOGPROBS = 20  # the engine's limit on top log-probabilities per token
 
 
-class InvalidSharpening(ValueError):
-    """A sharpening setting is missing or out of range; `param` names it."""
+class InvalidSharpening(InvalidRequest):
+    """A sharpening setting is missing or out of range (400); `param` names it."""
 
     def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
+        super().__init__(message, param=param)
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,14 @@ from typing import Any
 
 import re2
 
+from server.errors import InvalidRequest
+
 MAX_PATTERN_CHARS = 1000
 MAX_PROGRAM_BYTES = 8 << 20  # RE2's memory budget for one compiled pattern
 Pattern = Any  # re2's compiled pattern type is not exported under a public name
 
 
-class PatternError(ValueError):
+class PatternError(InvalidRequest):
     """The pattern is not a valid regex, too long, or uses a feature RE2 cannot run."""
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from training.runs import TrainingError, TrainOptions, check_run, note_run, run_record
-from training.sft_set import SftDataError, SftExample
+from server.adapter_checks import AdapterError
+from training.errors import SftDataError, TrainingError
+from training.runs import TrainOptions, check_run, note_run, run_record
+from training.sft_set import SftExample
 from training.sft_train import encode_examples, train_sft
 
 OPTIONS = TrainOptions(max_steps=4, checkpoint_every=2, batch_size=2, learning_rate=1e-2)
@@ -81,7 +83,7 @@ def test_a_finished_run_or_other_settings_are_refused(tmp_path: Path) -> None:
 
 
 def test_options_refuse_unservable_rank_and_zero_steps() -> None:
-    with pytest.raises(ValueError, match="rank 12"):
+    with pytest.raises(AdapterError, match="rank 12"):
         TrainOptions(rank=12)
     with pytest.raises(TrainingError, match="at least 1"):
         TrainOptions(grad_accum=0)

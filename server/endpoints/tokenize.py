@@ -6,11 +6,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.conversation import chat_messages
+from server.endpoints.common import Preparer, Service, guarded_router
 from server.errors import InvalidRequest
-from server.protocol import ChatCompletionRequest, ChatMessage
+from server.requests.conversation import chat_messages
+from server.requests.openai import ChatCompletionRequest, ChatMessage
 from server.service import SharpeningService
 
+router = guarded_router()
 # vLLM options for chat rendering that whetstone does not offer: set, they are a 400.
 REFUSED = ("chat_template", "chat_template_kwargs", "tools", "mm_processor_kwargs", "media_io_kwargs")
 
@@ -80,24 +82,27 @@ async def tokenize_ids(service: SharpeningService, request: TokenizeRequest) -> 
         ) from exc
 
 
-async def tokenize(service: SharpeningService, request: TokenizeRequest) -> TokenizeResponse:
-    """Tokenize (the engine does it off the event loop), as vLLM's /tokenize does."""
-    service.check_model(request.model)
+@router.post("/tokenize", response_model=TokenizeResponse)
+async def tokenize_text(body: TokenizeRequest, service: Service, prepare: Preparer) -> TokenizeResponse:
+    """Token ids of a prompt or a chat conversation, as vLLM's /tokenize gives them (the engine
+    tokenizes off the event loop)."""
+    prepare.check_model(body.model)
     for name in REFUSED:
-        if (request.model_extra or {}).get(name) is not None:
+        if (body.model_extra or {}).get(name) is not None:
             raise InvalidRequest(f"{name} is not supported; the model's chat template is used", param=name)
-    ids = await tokenize_ids(service, request)
-    strings = await service.engine.token_strings(ids) if request.return_token_strs else None
+    ids = await tokenize_ids(service, body)
+    strings = await service.engine.token_strings(ids) if body.return_token_strs else None
     return TokenizeResponse(
-        count=len(ids), max_model_len=service.engine.max_model_len, tokens=ids, token_strs=strings
+        count=len(ids), max_model_len=service.max_model_len, tokens=ids, token_strs=strings
     )
 
 
-async def detokenize(service: SharpeningService, request: DetokenizeRequest) -> DetokenizeResponse:
-    """Detokenize (off the event loop); ids outside the vocabulary are a 400."""
-    service.check_model(request.model)
+@router.post("/detokenize", response_model=DetokenizeResponse)
+async def detokenize_ids(body: DetokenizeRequest, service: Service, prepare: Preparer) -> DetokenizeResponse:
+    """The text of some token ids (vLLM's /detokenize); ids outside the vocabulary are a 400."""
+    prepare.check_model(body.model)
     try:
-        text = await service.engine.decode(request.tokens)
+        text = await service.engine.decode(body.tokens)
     except Exception as exc:  # the tokenizer raises on ids it does not know
         raise InvalidRequest(f"tokens could not be decoded: {exc}", param="tokens") from exc
     return DetokenizeResponse(prompt=text)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.config import Settings
-from server.sampling_defaults import (
+from server.requests.sharpening import (
     FALLBACK_CANDIDATE_TEMPERATURE,
     candidate_temperature,
     generation_config_temperature,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from server.protocol import ChatCompletionRequest
+from server.requests.openai import ChatCompletionRequest
 
 
 def chat_messages(request: ChatCompletionRequest) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from server.engines import OutputConstraint
 from server.errors import InvalidRequest
-from server.protocol import SamplingFields
+from server.requests.openai import SamplingFields
 from server.tools import ToolPlan
 
 

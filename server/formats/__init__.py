@@ -1,0 +1,1 @@
+"""A sharpened result in OpenAI's wire formats (bodies, chunks, events, errors), below the service."""
