@@ -1,4 +1,5 @@
-"""The candidate temperature: the server setting, else the model's generation config, else 0.4."""
+"""A request's sharpening rules: the candidate temperature (the server setting, else the model's
+generation config, else 0.4) and each strategy's required and ranged settings."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from server.config import Settings
 from server.requests.sharpening import (
     FALLBACK_CANDIDATE_TEMPERATURE,
     candidate_temperature,
+    check_config,
     generation_config_temperature,
 )
+from server.sharpening import InvalidSharpening, SharpeningConfig
 
 
 def model_dir(tmp_path: Path, config: object) -> Path:
@@ -49,3 +52,24 @@ def test_the_setting_wins_then_the_model_then_the_fallback(tmp_path: Path) -> No
     assert candidate_temperature(Settings(model=directory, candidate_temperature=0.9)) == 0.9
     assert candidate_temperature(Settings(model=directory)) == 0.6
     assert candidate_temperature(Settings()) == FALLBACK_CANDIDATE_TEMPERATURE == 0.4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"strategy": "annealing"}, "sharpening.strategy"),
+            ({"strategy": "power", "alpha": 2.0, "greedy_candidate": True}, "sharpening.greedy_candidate"),
+            ({"strategy": "beam", "beam_width": 0}, "sharpening.beam_width"),
+        ({"n": 0}, "sharpening.n"),
+        ({"length_penalty": 1.5}, "sharpening.length_penalty"),
+        ({"strategy": "rejection"}, "sharpening.threshold"),
+        ({"strategy": "power"}, "sharpening.alpha"),
+        ({"strategy": "power", "alpha": 0.5}, "sharpening.alpha"),
+        ({"strategy": "majority"}, "sharpening.answer_pattern"),
+        ({"strategy": "majority", "answer_pattern": "(unclosed"}, "sharpening.answer_pattern"),
+    ],
+)
+def test_invalid_settings_name_the_parameter(kwargs: dict, param: str) -> None:
+    with pytest.raises(InvalidSharpening) as info:
+        check_config(SharpeningConfig(**kwargs))
+    assert info.value.param == param

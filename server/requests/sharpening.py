@@ -1,10 +1,9 @@
 """A request's `sharpening` and sampling rules: every default and every cross-field check, here only.
 
-Field bounds live on the request bodies (openai.py); a strategy's own invariants are checked when
-its SharpeningConfig is built (server/sharpening/config.py). Everything that depends on the server's
-settings or on several fields together is decided here: the strategy and its defaults, the load
-mode, the greedy candidate and the candidates' temperature, the temperature-0 rule, and which
-sampling fields a strategy refuses.
+Bounds of single fields live on the request bodies (openai.py). Everything else is decided here:
+the strategy and its defaults, each strategy's required and ranged settings, the load mode, the
+greedy candidate and the candidates' temperature, the temperature-0 rule, and which sampling
+fields a strategy refuses. The pure core (server/sharpening/) trusts what leaves this module.
 """
 
 from __future__ import annotations
@@ -20,10 +19,14 @@ from server.sharpening import SharpeningConfig
 from server.sharpening.config import (
     ADAPTIVE_STRATEGIES,
     LOAD_AWARE_STRATEGIES,
+    MAX_TOP_LOGPROBS,
     MAXIMISING_STRATEGIES,
     ONE_AT_TEMPERATURE_ZERO,
+    POWER_STRATEGIES,
     PROPOSAL_STRATEGIES,
+    STRATEGIES,
     STRATEGY_DEFAULTS,
+    InvalidSharpening,
 )
 
 # fields that only say what to report: a request sending just these still gets the server's load policy
@@ -68,6 +71,7 @@ def resolve_sharpening(
         tie_tolerance=settings.tie_tolerance or 0.0,
         **given,
     )
+    check_config(config)
     if config.candidate_count > settings.max_candidates:
         raise InvalidRequest(
             f"sharpening.n={config.n} is more than this server allows per request "
@@ -80,6 +84,83 @@ def resolve_sharpening(
             f"per request ({cap}); ask for a smaller budget", param="sharpening.max_total_tokens"
         )
     return config
+
+
+def check_config(config: SharpeningConfig) -> None:
+    """InvalidSharpening (400) naming the setting when a strategy's settings are missing or out of range."""
+    if config.strategy not in STRATEGIES:
+        raise InvalidSharpening(
+            "sharpening.strategy",
+            f"unknown strategy {config.strategy!r}; use one of {', '.join(STRATEGIES)}",
+        )
+    if config.n < 1:
+        raise InvalidSharpening("sharpening.n", "sharpening.n must be at least 1")
+    if not 0.0 <= config.length_penalty <= 1.0:
+        raise InvalidSharpening(
+            "sharpening.length_penalty", "sharpening.length_penalty must be between 0 and 1"
+        )
+    if config.strategy == "rejection" and config.threshold is None:
+        raise InvalidSharpening("sharpening.threshold", "strategy 'rejection' needs sharpening.threshold")
+    if config.strategy in POWER_STRATEGIES and (config.alpha is None or config.alpha < 1.0):
+        raise InvalidSharpening(
+            "sharpening.alpha", f"strategy {config.strategy!r} needs sharpening.alpha >= 1"
+        )
+    if config.strategy in ("majority", "confidence"):
+        if not config.answer_pattern:
+            raise InvalidSharpening(
+                "sharpening.answer_pattern",
+                f"strategy {config.strategy!r} needs sharpening.answer_pattern "
+                "(a regex; group 1 is the answer)",
+            )
+        config.compiled_pattern()
+    if config.greedy_candidate and config.strategy not in MAXIMISING_STRATEGIES:
+        raise InvalidSharpening(
+            "sharpening.greedy_candidate",
+            f"strategy {config.strategy!r} draws no greedy candidate; only "
+            f"{', '.join(MAXIMISING_STRATEGIES)} do",
+        )
+    if config.max_total_tokens is not None and config.max_total_tokens < 1:
+        raise InvalidSharpening(
+            "sharpening.max_total_tokens", "sharpening.max_total_tokens must be at least 1"
+        )
+    if config.adaptive and config.strategy not in ADAPTIVE_STRATEGIES:
+        raise InvalidSharpening(
+            "sharpening.adaptive",
+            f"sharpening.adaptive works with {', '.join(ADAPTIVE_STRATEGIES)}, not {config.strategy!r}",
+        )
+    if config.tie_tolerance < 0:
+        raise InvalidSharpening("sharpening.tie_tolerance", "sharpening.tie_tolerance must be at least 0")
+    if config.load not in ("spare", "wait"):
+        raise InvalidSharpening("sharpening.load", f"unknown load mode {config.load!r}; use spare or wait")
+    if config.load == "spare" and config.strategy not in LOAD_AWARE_STRATEGIES:
+        raise InvalidSharpening(
+            "sharpening.load",
+            f"sharpening.load 'spare' works with {', '.join(LOAD_AWARE_STRATEGIES)}, "
+            f"not {config.strategy!r}",
+        )
+    if not 0.5 <= config.certainty < 1.0:
+        raise InvalidSharpening("sharpening.certainty", "sharpening.certainty must be in [0.5, 1)")
+    check_stepwise(config)
+
+def check_stepwise(config: SharpeningConfig) -> None:
+    """The stepwise strategies' counts and fractions within range."""
+    at_least_one = ("checkpoint_tokens", "blocks", "warmup", "confidence_top_k", "window", "beam_width")
+    for name in at_least_one:
+        if getattr(config, name) < 1:
+            raise InvalidSharpening(f"sharpening.{name}", f"sharpening.{name} must be at least 1")
+    if config.mh_steps < 0:
+        raise InvalidSharpening("sharpening.mh_steps", "sharpening.mh_steps must be at least 0")
+    if not 0.0 <= config.ess_threshold <= 1.0:
+        raise InvalidSharpening("sharpening.ess_threshold", "sharpening.ess_threshold must be in [0, 1]")
+    if not 0.0 < config.keep_percentile <= 100.0:
+        raise InvalidSharpening(
+            "sharpening.keep_percentile", "sharpening.keep_percentile must be in (0, 100]"
+        )
+    if config.confidence_top_k > MAX_TOP_LOGPROBS:
+        raise InvalidSharpening(
+            "sharpening.confidence_top_k",
+            f"sharpening.confidence_top_k must be at most {MAX_TOP_LOGPROBS}",
+        )
 
 
 def check_against_sampling(config: SharpeningConfig, request: SamplingFields) -> None:

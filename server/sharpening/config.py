@@ -1,4 +1,4 @@
-"""A request's resolved sharpening settings, validated once."""
+"""A request's resolved sharpening settings, and the strategy families they are checked against."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ class InvalidSharpening(InvalidRequest):
 
 @dataclass(frozen=True)
 class SharpeningConfig:
-    """Everything a strategy needs to know, with server defaults already filled in."""
+    """Everything a strategy needs to know, with server defaults filled in and checked
+    (server/requests/sharpening.py `check_config`) before any strategy sees it."""
 
     strategy: str = "best_of_n"
     n: int = 8
@@ -64,80 +65,6 @@ class SharpeningConfig:
     load: LoadMode = "wait"  # spare: extras only on the engine's spare capacity (server/load.py); wait: all
     certainty: float = 0.95  # adaptive majority/confidence: posterior that the leader still leads at the cap
     tie_tolerance: float = 0.0  # scores closer than this are ties, won by the lower index
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise InvalidSharpening(
-                "sharpening.strategy",
-                f"unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}",
-            )
-        if self.n < 1:
-            raise InvalidSharpening("sharpening.n", "sharpening.n must be at least 1")
-        if not 0.0 <= self.length_penalty <= 1.0:
-            raise InvalidSharpening(
-                "sharpening.length_penalty", "sharpening.length_penalty must be between 0 and 1"
-            )
-        if self.strategy == "rejection" and self.threshold is None:
-            raise InvalidSharpening("sharpening.threshold", "strategy 'rejection' needs sharpening.threshold")
-        if self.strategy in POWER_STRATEGIES and (self.alpha is None or self.alpha < 1.0):
-            raise InvalidSharpening(
-                "sharpening.alpha", f"strategy {self.strategy!r} needs sharpening.alpha >= 1"
-            )
-        if self.strategy in ("majority", "confidence"):
-            if not self.answer_pattern:
-                raise InvalidSharpening(
-                    "sharpening.answer_pattern",
-                    f"strategy {self.strategy!r} needs sharpening.answer_pattern "
-                    "(a regex; group 1 is the answer)",
-                )
-            self.compiled_pattern()
-        if self.greedy_candidate and self.strategy not in MAXIMISING_STRATEGIES:
-            raise InvalidSharpening(
-                "sharpening.greedy_candidate",
-                f"strategy {self.strategy!r} draws no greedy candidate; only "
-                f"{', '.join(MAXIMISING_STRATEGIES)} do",
-            )
-        if self.max_total_tokens is not None and self.max_total_tokens < 1:
-            raise InvalidSharpening(
-                "sharpening.max_total_tokens", "sharpening.max_total_tokens must be at least 1"
-            )
-        if self.adaptive and self.strategy not in ADAPTIVE_STRATEGIES:
-            raise InvalidSharpening(
-                "sharpening.adaptive",
-                f"sharpening.adaptive works with {', '.join(ADAPTIVE_STRATEGIES)}, not {self.strategy!r}",
-            )
-        if self.tie_tolerance < 0:
-            raise InvalidSharpening("sharpening.tie_tolerance", "sharpening.tie_tolerance must be at least 0")
-        if self.load not in ("spare", "wait"):
-            raise InvalidSharpening("sharpening.load", f"unknown load mode {self.load!r}; use spare or wait")
-        if self.load == "spare" and self.strategy not in LOAD_AWARE_STRATEGIES:
-            raise InvalidSharpening(
-                "sharpening.load",
-                f"sharpening.load 'spare' works with {', '.join(LOAD_AWARE_STRATEGIES)}, "
-                f"not {self.strategy!r}",
-            )
-        if not 0.5 <= self.certainty < 1.0:
-            raise InvalidSharpening("sharpening.certainty", "sharpening.certainty must be in [0.5, 1)")
-        self._check_stepwise()
-
-    def _check_stepwise(self) -> None:
-        at_least_one = ("checkpoint_tokens", "blocks", "warmup", "confidence_top_k", "window", "beam_width")
-        for name in at_least_one:
-            if getattr(self, name) < 1:
-                raise InvalidSharpening(f"sharpening.{name}", f"sharpening.{name} must be at least 1")
-        if self.mh_steps < 0:
-            raise InvalidSharpening("sharpening.mh_steps", "sharpening.mh_steps must be at least 0")
-        if not 0.0 <= self.ess_threshold <= 1.0:
-            raise InvalidSharpening("sharpening.ess_threshold", "sharpening.ess_threshold must be in [0, 1]")
-        if not 0.0 < self.keep_percentile <= 100.0:
-            raise InvalidSharpening(
-                "sharpening.keep_percentile", "sharpening.keep_percentile must be in (0, 100]"
-            )
-        if self.confidence_top_k > MAX_TOP_LOGPROBS:
-            raise InvalidSharpening(
-                "sharpening.confidence_top_k",
-                f"sharpening.confidence_top_k must be at most {MAX_TOP_LOGPROBS}",
-            )
 
     @property
     def candidate_count(self) -> int:

@@ -12,6 +12,7 @@ import pytest
 from server.engines import SamplingSpec
 from server.metrics import Metrics
 from server.race import CandidateRace
+from server.requests.sharpening import check_config
 from server.sharpening import (
     Candidate,
     CandidateStatus,
@@ -197,10 +198,10 @@ def test_the_posterior_matches_simulated_votes() -> None:
 
 def test_adaptive_is_only_for_strategies_that_draw_whole_candidates() -> None:
     with pytest.raises(InvalidSharpening) as refused:
-        SharpeningConfig(strategy="smc", alpha=2.0, adaptive=True)
+        check_config(SharpeningConfig(strategy="smc", alpha=2.0, adaptive=True))
     assert refused.value.param == "sharpening.adaptive"
     with pytest.raises(InvalidSharpening):
-        SharpeningConfig(adaptive=True, certainty=1.0)
+        check_config(SharpeningConfig(adaptive=True, certainty=1.0))
 
 
 def test_an_adaptive_first_wave_starts_with_candidate_zero() -> None:

@@ -54,7 +54,7 @@ def test_refused_patterns_say_why(pattern: str, feature: str) -> None:
 
 def test_refusal_names_the_request_field() -> None:
     with pytest.raises(InvalidSharpening) as info:
-        SharpeningConfig(strategy="majority", answer_pattern=r"(\d+)\1")
+        SharpeningConfig(strategy="majority", answer_pattern=r"(\d+)\1").compiled_pattern()
     assert info.value.param == "sharpening.answer_pattern"
     assert "backreference" in str(info.value)
 
