@@ -1,4 +1,5 @@
-"""The serving benchmark's report: per-way/concurrency summary, targets, serving.md/.json/.png."""
+"""The serving benchmark's report: per-way/concurrency summary, targets, serving.md/.json/.png, and
+the block docs/performance.md quotes; everything is rendered from serving.json."""
 
 from __future__ import annotations
 
@@ -12,18 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common.environment import machine
+from benchmarks.common.figure_blocks import RESULTS, FigureBlock, requote
 from benchmarks.common.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS
+from benchmarks.serving.plot import plot
 from clients.stats import percentile
 
 VLLM_WAY = "vllm_n8_max"
 MATCHED_VLLM_WAY = "vllm_n8_max_matched"
+DEFAULT_WAY = "whetstone_default"
 BEST_OF_WAY = "whetstone_bo8"
 GREEDY_WAY = "whetstone_greedy"
 UPSTREAM_WAY = "whetstone_upstream_bo8"
 WAY_LABELS = {
     VLLM_WAY: "vLLM server, n=8 + logprobs, client picks max",
     MATCHED_VLLM_WAY: "the same with vLLM configured as whetstone configures it (control)",
-    BEST_OF_WAY: "whetstone best_of_n n=8 (pruned)",
+    DEFAULT_WAY: "whetstone, the shipped default (no `sharpening`, no `temperature`)",
+    BEST_OF_WAY: "whetstone best_of_n n=8 at temperature 1, pruned: the previous default",
     GREEDY_WAY: "whetstone greedy (strategy none, T=0)",
     UPSTREAM_WAY: "whetstone upstream mode, best_of_n n=8 (pruned), over vLLM's server",
 }
@@ -46,6 +51,7 @@ class Sample:
     generated_tokens: int
     selected_logprob_sum: float
     text: str
+    candidates_drawn: int
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ def summarise(samples: list[Sample], phases: list[Phase]) -> list[dict[str, Any]
         latencies = [s.latency for s in got]
         tokens = [s.generated_tokens for s in got]
         scores = [s.selected_logprob_sum for s in got if math.isfinite(s.selected_logprob_sum)]
+        drawn = [s.candidates_drawn for s in got]
         rows.append({
             "way": phase.way,
             "concurrency": phase.concurrency,
@@ -82,6 +89,7 @@ def summarise(samples: list[Sample], phases: list[Phase]) -> list[dict[str, Any]
             "requests_per_s": len(got) / phase.wall_s if phase.wall_s > 0 else math.nan,
             "generated_tokens_per_s": sum(tokens) / phase.wall_s if phase.wall_s > 0 else math.nan,
             "mean_selected_logprob_sum": statistics.fmean(scores) if scores else math.nan,
+            "mean_candidates_drawn": statistics.fmean(drawn) if got else math.nan,
         })
     return rows
 
@@ -105,7 +113,9 @@ def ratios(table: list[dict[str, Any]], base_way: str, way: str = BEST_OF_WAY) -
 
 
 def targets(table: list[dict[str, Any]]) -> dict[str, Any]:
-    """The targets against vLLM's server as a user runs it, and the same ratios against the control."""
+    """The targets (like for like: whetstone's best-of-8 at temperature 1 against vLLM's server as a
+    user runs it, n=8 at temperature 1), the same ratios against the control, and the shipped
+    default's ratios to greedy and to vLLM's n=8."""
     levels = sorted({r["concurrency"] for r in table})
     result: dict[str, Any] = {"latency_concurrency": levels[0], "throughput_concurrency": levels[-1]}
     result |= ratios(table, VLLM_WAY)
@@ -121,6 +131,8 @@ def targets(table: list[dict[str, Any]]) -> dict[str, Any]:
         against_vllm = ratios(table, VLLM_WAY, UPSTREAM_WAY)
         upstream["throughput_vs_vllm"] = against_vllm.get("throughput_ratio", math.nan)
         result["upstream"] = upstream
+    result["default"] = {"vs_greedy": ratios(table, GREEDY_WAY, DEFAULT_WAY),
+                         "vs_vllm": ratios(table, VLLM_WAY, DEFAULT_WAY)}
     return result
 
 
@@ -139,46 +151,45 @@ def verdict(met: bool | None) -> str:
     return "**met**" if met else "**missed**"
 
 
-def markdown(table: list[dict[str, Any]], goals: dict[str, Any], args: argparse.Namespace,
-             model_dir: str, wall: float) -> str:
+def markdown(document: dict[str, Any]) -> str:
     """serving.md: setup, the results table and the targets."""
-    mode = "eager (--enforce-eager)" if args.enforce_eager else "compiled (torch.compile)"
-    levels = ", ".join(str(c) for c in args.concurrency)
+    config, table = document["config"], document["table"]
+    goals = targets(table)
+    mode = "eager (--enforce-eager)" if config["mode"] == "eager" else "compiled (torch.compile)"
+    levels = ", ".join(str(c) for c in config["concurrency"])
+    n = config["n"]
     lines = [
         "# Serving benchmark: vLLM's own server vs whetstone",
         "",
-        f"Machine: {machine(args.dtype)}. {vllm_version()}, model {Path(model_dir).name}, "
-        f"{mode}, KV cache {args.kv_cache_gib:g} GiB on every server. Run took {wall / 60:.1f} min. "
-        "Re-run: `make bench-serving`.",
+        f"Machine: {config['machine']}. {config['vllm']}, model {Path(config['model']).name}, "
+        f"{mode}, KV cache {config['kv_cache_gib']:g} GiB on every server. {document['date']}; run took "
+        f"{config['run_time_s'] / 60:.1f} min. Command: `{document['command']}` (`make bench-serving` "
+        "runs the defaults).",
+        *([f"Note: {config['note']}", ""] if config.get("note") else []),
         "",
-        f"Same {len(args.prompts)} chat prompts (clients.prompts.LOAD_PROMPTS) and max_tokens "
-        f"{args.max_tokens} for every way; closed loop at concurrency {levels} (above 1: "
-        f"{args.passes} passes over the prompts). The servers ran one after the other, never at once.",
+        f"Same {config['prompts']} chat prompts (clients.prompts.LOAD_PROMPTS) and max_tokens "
+        f"{config['max_tokens']} for every way; closed loop at concurrency {levels} (above 1: "
+        f"{config['passes']} passes over the prompts). The servers ran one after the other, never at once.",
         "",
         "Ways:",
-        f"- `{VLLM_WAY}`: {WAY_LABELS[VLLM_WAY]} (`n={args.n}, temperature=1, logprobs=true, "
-        "top_logprobs=0`; the client sums each choice's token log-probabilities).",
-        f"- `{MATCHED_VLLM_WAY}`: {WAY_LABELS[MATCHED_VLLM_WAY]}: {matched_settings()}. "
-        "It separates what whetstone's engine settings give from what selection with pruning gives.",
-        f"- `{BEST_OF_WAY}`: {WAY_LABELS[BEST_OF_WAY]} (temperature 1, n={args.n}).",
-        f"- `{GREEDY_WAY}`: {WAY_LABELS[GREEDY_WAY]}.",
-        f"- `{UPSTREAM_WAY}`: {WAY_LABELS[UPSTREAM_WAY]} (whetstone with no engine of its own, "
-        "drawing each candidate as a streaming request from vLLM's server with the control's settings).",
+        *(f"- `{way}`: {text}" for way, text in way_lines(n).items() if any(r["way"] == way for r in table)),
         "",
         "Generated tokens are `usage.completion_tokens`: every vLLM choice / every whetstone candidate.",
         "",
         "| way | concurrency | requests (errors) | median latency (s) | p90 latency (s) "
-        "| mean generated tokens | requests/s | generated tokens/s | mean selected log-lik. |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| mean generated tokens | mean candidates drawn | requests/s | generated tokens/s "
+        "| mean selected log-lik. |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
         lines.append(
             f"| {r['way']} | {r['concurrency']} | {r['requests']} ({r['errors']}) "
             f"| {r['median_latency_s']:.2f} | {r['p90_latency_s']:.2f} | {r['mean_generated_tokens']:.0f} "
-            f"| {r['requests_per_s']:.3f} | {r['generated_tokens_per_s']:.0f} "
-            f"| {r['mean_selected_logprob_sum']:.2f} |"
+            f"| {r.get('mean_candidates_drawn', math.nan):.1f} | {r['requests_per_s']:.3f} "
+            f"| {r['generated_tokens_per_s']:.0f} | {r['mean_selected_logprob_sum']:.2f} |"
         )
-    lines += ["", "Targets (whetstone best-of-8 vs the vLLM-server way):"]
+    lines += ["", f"Targets, like for like: `{BEST_OF_WAY}` (best-of-8 at temperature 1) against "
+              f"`{VLLM_WAY}` (n=8 at temperature 1, the client picks the max):"]
     if "latency_ratio" in goals:
         lines.append(
             f"- median latency at concurrency {goals['latency_concurrency']}: "
@@ -198,21 +209,55 @@ def markdown(table: list[dict[str, Any]], goals: dict[str, Any], args: argparse.
             f"{control.get('latency_ratio', math.nan):.2f}x, "
             f"requests/s {control.get('throughput_ratio', math.nan):.2f}x"
         )
+    lines += default_lines(goals)
     lines += upstream_lines(goals.get("upstream", {}))
     lines += [
         "",
         "The selected log-likelihood is the chosen answer's summed raw token log-probabilities "
         "(whetstone's `selected_score` with length_penalty 0; for vLLM the client-side maximum, "
-        "end-of-sequence token included on both sides). The two best-of-8 ways draw 8 samples at "
-        "temperature 1 each, but whetstone only returns a candidate cut off by max_tokens when none "
+        "end-of-sequence token included on both sides). The two best-of-8 ways at temperature 1 draw 8 "
+        "samples each, but whetstone only returns a candidate cut off by max_tokens when none "
         "finished, while the plain client takes the maximum over all choices; with "
-        f"{len(args.prompts)} prompts and unseeded sampling the means also carry sampling noise.",
+        f"{config['prompts']} prompts and unseeded sampling the means also carry sampling noise.",
         "",
         "![latency and throughput per way and concurrency](serving.png)",
     ]
-    if args.note:
-        lines[4:4] = [f"Note: {args.note}", ""]
     return "\n".join(lines) + "\n"
+
+
+def way_lines(n: int) -> dict[str, str]:
+    """What each way sends, as the report lists them."""
+    return {
+        VLLM_WAY: f"{WAY_LABELS[VLLM_WAY]} (`n={n}, temperature=1, logprobs=true, top_logprobs=0`; the "
+        "client sums each choice's token log-probabilities).",
+        MATCHED_VLLM_WAY: f"{WAY_LABELS[MATCHED_VLLM_WAY]}: {matched_settings()}. It separates what "
+        "whetstone's engine settings give from what selection with pruning gives.",
+        DEFAULT_WAY: f"{WAY_LABELS[DEFAULT_WAY]}: best_of_n, a greedy candidate and 7 at temperature 0.4, "
+        "exact pruning, load policy `spare` (extra candidates only on spare capacity, deadline 0.5; "
+        "see `mean candidates drawn` for how many it drew).",
+        BEST_OF_WAY: f"{WAY_LABELS[BEST_OF_WAY]} (n={n}; it sends `sharpening`, so it waits for every "
+        "candidate).",
+        GREEDY_WAY: f"{WAY_LABELS[GREEDY_WAY]}.",
+        UPSTREAM_WAY: f"{WAY_LABELS[UPSTREAM_WAY]} (whetstone with no engine of its own, drawing each "
+        "candidate as a streaming request from vLLM's server with the control's settings).",
+    }
+
+
+def default_lines(goals: dict[str, Any]) -> list[str]:
+    """The shipped default's ratios (no target): to greedy, and to vLLM's n=8."""
+    found = goals.get("default", {})
+    greedy, vllm = found.get("vs_greedy", {}), found.get("vs_vllm", {})
+    if not greedy and not vllm:
+        return []
+    low, high = goals["latency_concurrency"], goals["throughput_concurrency"]
+    return [
+        "",
+        f"The shipped default (`{DEFAULT_WAY}`), no target: median latency at concurrency {low} "
+        f"**{greedy.get('latency_ratio', math.nan):.2f}x** `{GREEDY_WAY}`'s and "
+        f"**{vllm.get('latency_ratio', math.nan):.2f}x** `{VLLM_WAY}`'s; requests/s at concurrency {high} "
+        f"**{greedy.get('throughput_ratio', math.nan):.2f}x** greedy's and "
+        f"**{vllm.get('throughput_ratio', math.nan):.2f}x** vLLM's n=8.",
+    ]
 
 
 def upstream_lines(goals: dict[str, float]) -> list[str]:
@@ -240,46 +285,53 @@ def matched_settings() -> str:
     return f"`{' '.join(WHETSTONE_CPU_FLAGS)}` and `{variables}`"
 
 
-def plot(path: Path, table: list[dict[str, Any]]) -> None:
-    """Median latency (p90 whisker), requests/s and generated tokens per way, grouped by concurrency."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ways = [w for w in WAY_LABELS if any(r["way"] == w for r in table)]
-    levels = sorted({r["concurrency"] for r in table})
-    width = 0.8 / max(len(ways), 1)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    panels = [("median_latency_s", "latency (s), whisker = p90", "Latency"),
-              ("requests_per_s", "requests/s", "Throughput"),
-              ("mean_generated_tokens", "generated tokens per request", "Compute per request")]
-    for axis, (key, ylabel, title) in zip(axes, panels, strict=True):
-        for k, way in enumerate(ways):
-            rows = [row_of(table, way, c) for c in levels]
-            xs = [i + (k - (len(ways) - 1) / 2) * width for i in range(len(levels))]
-            values = [r[key] if r else math.nan for r in rows]
-            whiskers = None
-            if key == "median_latency_s":
-                upper = [(r["p90_latency_s"] - r[key]) if r else 0.0 for r in rows]
-                whiskers = [[0.0] * len(rows), upper]
-            axis.bar(xs, values, width, yerr=whiskers, capsize=3, label=way)
-        axis.set_xticks(range(len(levels)), [f"concurrency {c}" for c in levels])
-        axis.set_ylabel(ylabel)
-        axis.set_title(title)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def write_report(args: argparse.Namespace, model_dir: str, samples: list[Sample],
-                 phases: list[Phase], wall: float) -> None:
-    """serving.md, serving.json and serving.png under args.out."""
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    table = summarise(samples, phases)
+def headline(document: dict[str, Any]) -> str:
+    """The block docs/performance.md quotes: each way's latency one at a time and throughput at the
+    top concurrency, then the like-for-like ratios and the shipped default's."""
+    config, table = document["config"], document["table"]
     goals = targets(table)
+    low, high = goals["latency_concurrency"], goals["throughput_concurrency"]
+    names = {DEFAULT_WAY: "whetstone, **shipped default** (nothing sent)", GREEDY_WAY: "whetstone, greedy",
+             BEST_OF_WAY: "whetstone, best-of-8 at temperature 1 (previous default)",
+             VLLM_WAY: "vLLM's server, n=8 at temperature 1, client picks the max",
+             MATCHED_VLLM_WAY: "the same, vLLM configured as whetstone configures it (control)"}
+    lines = [
+        f"| way | median latency, concurrency {low} | requests/s, concurrency {high} "
+        f"| candidates per request, concurrency {low} / {high} | mean log-likelihood of the answer |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for way, name in names.items():
+        one, top = row_of(table, way, low), row_of(table, way, high)
+        if one is None or top is None:
+            continue
+        lines.append(f"| {name} | {one['median_latency_s']:.2f} s | {top['requests_per_s']:.2f} "
+                     f"| {one['mean_candidates_drawn']:.1f} / {top['mean_candidates_drawn']:.1f} "
+                     f"| {one['mean_selected_logprob_sum']:.1f} |")
+    default, control = goals["default"], goals.get("against_control", {})
+    lines += [
+        "",
+        f"Like for like (8 samples at temperature 1 each), whetstone's best-of-8 has "
+        f"{goals['latency_ratio']:.2f}x the median latency of vLLM's n=8 at concurrency {low} and "
+        f"{goals['throughput_ratio']:.2f}x its requests/s at {high} (against the control: "
+        f"{control.get('latency_ratio', math.nan):.2f}x and "
+        f"{control.get('throughput_ratio', math.nan):.2f}x). "
+        f"The shipped default: {default['vs_greedy']['latency_ratio']:.2f}x greedy's median latency at "
+        f"concurrency {low} and {default['vs_greedy']['throughput_ratio']:.2f}x its requests/s at {high}. "
+        f"{config['prompts']} prompts, "
+        f"max_tokens {config['max_tokens']}, closed loop, log-likelihood at concurrency {low}; "
+        f"{config['machine']}; {document['date']}; `make bench-serving` "
+        "([full table](benchmarks/results/serving.md)).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS = (FigureBlock("serving", RESULTS / "serving.json", headline),)
+
+
+def measured_document(args: argparse.Namespace, model_dir: str, samples: list[Sample],
+                      phases: list[Phase], wall: float) -> dict[str, Any]:
+    """What serving.json holds: the run's settings, the summary table, the targets, every sample."""
+    table = summarise(samples, phases)
     config = {
         "machine": machine(args.dtype),
         "vllm": vllm_version(),
@@ -295,8 +347,17 @@ def write_report(args: argparse.Namespace, model_dir: str, samples: list[Sample]
         "run_time_s": wall,
         "note": args.note,
     }
-    document = {"config": config, "table": table, "targets": goals,
-                "phases": [asdict(p) for p in phases], "samples": [asdict(s) for s in samples]}
-    (out / "serving.json").write_text(json.dumps(document, indent=1))
-    (out / "serving.md").write_text(markdown(table, goals, args, model_dir, wall))
-    plot(out / "serving.png", table)
+    return {"config": config, "table": table, "targets": targets(table),
+            "phases": [asdict(p) for p in phases], "samples": [asdict(s) for s in samples]}
+
+
+def write_report(out: Path, document: dict[str, Any] | None = None) -> None:
+    """serving.json (when given a document), then serving.md, serving.png and the quoted block from it."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "serving.json"
+    if document is not None:
+        data.write_text(json.dumps(document, indent=1) + "\n")
+    document = json.loads(data.read_text())
+    (out / "serving.md").write_text(markdown(document))
+    plot(out / "serving.png", document["table"], list(WAY_LABELS))
+    requote(out, BLOCKS)

@@ -1,6 +1,6 @@
 """Serving benchmark: vLLM's own OpenAI server (n=8 + logprobs, pick the max) vs whetstone.
 
-Five ways to answer the same chat prompts (the load generator's 24 built-in prompts) with the
+Six ways to answer the same chat prompts (the load generator's 24 built-in prompts) with the
 same max_tokens, measured side by side in one run:
 
   vllm_n8_max       vLLM's own server asked for n=8 choices at temperature 1 with logprobs; the
@@ -10,7 +10,11 @@ same max_tokens, measured side by side in one run:
                     the same against vLLM's server started with whetstone's CPU engine settings
                     (32-token KV blocks, whole-prompt prefills, every core computing): a control
                     that tells engine settings apart from selection with pruning.
-  whetstone_bo8     whetstone best_of_n, n=8, temperature 1, exact pruning on (the default).
+  whetstone_default whetstone's shipped default: the request sends no `sharpening` and no
+                    `temperature` (best_of_n, greedy + 7 candidates at 0.4, exact pruning, load
+                    policy spare: extras only on spare capacity, deadline 0.5).
+  whetstone_bo8     whetstone best_of_n, n=8, temperature 1, exact pruning on: the previous
+                    default, like for like with vLLM's n=8 at temperature 1 (runs under `wait`).
   whetstone_greedy  whetstone strategy none, temperature 0 (one greedy completion).
   whetstone_upstream_bo8
                     whetstone best_of_n n=8 in upstream mode: no engine of its own, every candidate a
@@ -22,9 +26,11 @@ dtype (bfloat16) and KV cache size, in compiled mode unless --enforce-eager. Eac
 measured closed-loop at every --concurrency (1 and 8 by default; above 1 the prompts are
 sent --passes times): median and p90 latency, generated tokens (usage.completion_tokens,
 every choice or candidate counted) and requests/s. Writes benchmarks/results/serving.md,
-serving.json and serving.png, with the targets and whether they were met.
+serving.json and serving.png, with the targets and whether they were met, and the block
+docs/performance.md quotes.
 
     python -m benchmarks.serving                          # starts both servers (compiled)
+    python -m benchmarks.serving --report-only            # serving.md/.png and the block from serving.json
     python -m benchmarks.serving --enforce-eager --prompts 2 --max-tokens 16 --out /tmp/smoke
 """
 
@@ -44,6 +50,7 @@ import httpx
 from tqdm import tqdm
 
 from benchmarks.common.environment import log_progress
+from benchmarks.common.figure_blocks import RESULTS, run_stamp
 from benchmarks.common.servers import (
     WHETSTONE_CPU_ENV,
     WHETSTONE_CPU_FLAGS,
@@ -53,12 +60,14 @@ from benchmarks.common.servers import (
 )
 from benchmarks.serving.report import (
     BEST_OF_WAY,
+    DEFAULT_WAY,
     GREEDY_WAY,
     MATCHED_VLLM_WAY,
     UPSTREAM_WAY,
     VLLM_WAY,
     Phase,
     Sample,
+    measured_document,
     write_report,
 )
 from clients import AsyncWhetstoneClient
@@ -74,11 +83,13 @@ WARMUP_MAX_TOKENS = 16
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one answered request yields: tokens generated, the chosen answer and its log-likelihood."""
+    """What one answered request yields: tokens generated, the chosen answer and its log-likelihood,
+    how many candidates (choices) reached the engine."""
 
     generated_tokens: int
     selected_logprob_sum: float
     text: str
+    candidates_drawn: int
 
 
 Ask = Callable[[str], Awaitable[Outcome]]
@@ -106,7 +117,7 @@ def pick_max(body: dict[str, Any]) -> Outcome:
             best = (total, str(choice["message"]["content"] or ""))
     if best is None:
         raise ValueError("vLLM answered with no choices")
-    return Outcome(int(body["usage"]["completion_tokens"]), best[0], best[1])
+    return Outcome(int(body["usage"]["completion_tokens"]), best[0], best[1], len(body["choices"]))
 
 
 def vllm_asker(http: httpx.AsyncClient, model: str, n: int, max_tokens: int) -> Ask:
@@ -121,7 +132,9 @@ def vllm_asker(http: httpx.AsyncClient, model: str, n: int, max_tokens: int) -> 
 
 
 def whetstone_body(way: str, n: int) -> dict[str, Any]:
-    """Sampling fields and the `sharpening` object of a whetstone way."""
+    """Sampling fields and the `sharpening` object of a whetstone way (none for the default)."""
+    if way == DEFAULT_WAY:
+        return {}
     if way == GREEDY_WAY:
         return {"temperature": 0.0, "sharpening": {"strategy": "none"}}
     return {"temperature": 1.0, "sharpening": {"strategy": "best_of_n", "n": n, "prune": True}}
@@ -137,7 +150,7 @@ def whetstone_asker(client: AsyncWhetstoneClient, way: str, n: int, max_tokens: 
             raise ValueError("whetstone answered without usage or sharpening summary")
         summary = result.sharpening
         selected = summary.selected_score if summary.selected_score is not None else float("nan")
-        return Outcome(result.usage.completion_tokens, selected, result.text)
+        return Outcome(result.usage.completion_tokens, selected, result.text, summary.candidates_drawn)
 
     return ask
 
@@ -163,7 +176,7 @@ async def run_phase(
                 bar.update(1)
             latency = time.perf_counter() - started
             return Sample(way, concurrency, i, latency, outcome.generated_tokens,
-                          outcome.selected_logprob_sum, outcome.text)
+                          outcome.selected_logprob_sum, outcome.text, outcome.candidates_drawn)
 
         return run
 
@@ -220,9 +233,9 @@ async def measure_vllm(url: str, way: str, args: argparse.Namespace) -> tuple[li
 
 
 async def measure_whetstone(
-    url: str, args: argparse.Namespace, ways: tuple[str, ...] = (BEST_OF_WAY, GREEDY_WAY)
+    url: str, args: argparse.Namespace, ways: tuple[str, ...] = (DEFAULT_WAY, BEST_OF_WAY, GREEDY_WAY)
 ) -> tuple[list[Sample], list[Phase]]:
-    """Whetstone ways (best-of-n and greedy by default) against a running whetstone server."""
+    """Whetstone ways (the default, best-of-n and greedy unless told) against a running whetstone."""
     async with AsyncWhetstoneClient(url, timeout=REQUEST_TIMEOUT, max_retries=0) as client:
         warm = {way: whetstone_asker(client, way, args.n, WARMUP_MAX_TOKENS) for way in ways}
         await warm_up(warm, args.prompts, max(args.concurrency))
@@ -322,14 +335,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="model directory for both servers (default: the embedded model)")
     parser.add_argument("--vllm-url", help="a running vLLM OpenAI server to use instead of starting one")
     parser.add_argument("--whetstone-url", help="a running whetstone server to use instead of starting one")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="output folder")
     parser.add_argument("--note", help="a remark to print in the report, e.g. what else ran on the machine")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: write the report and the quoted block from serving.json")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (one server after the other) and write its report."""
     args = build_parser().parse_args(argv)
+    if args.report_only:
+        write_report(args.out)
+        return 0
+    stamp = run_stamp("benchmarks.serving")
     if not 1 <= args.prompts <= len(LOAD_PROMPTS):
         raise SystemExit(f"--prompts must be 1..{len(LOAD_PROMPTS)}")
     args.prompts = list(LOAD_PROMPTS[: args.prompts])
@@ -357,7 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         samples, phases = samples + got, phases + done
     with whetstone_server(args, model_dir) as url:
         got, done = asyncio.run(measure_whetstone(url, args))
-    write_report(args, model_dir, samples + got, phases + done, time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    document = measured_document(args, model_dir, samples + got, phases + done, wall)
+    write_report(args.out, document | stamp)
     print((args.out / "serving.md").read_text())
     return 0
 

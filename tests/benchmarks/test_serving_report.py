@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from benchmarks.common.servers import WHETSTONE_CPU_ENV, WHETSTONE_CPU_FLAGS
-from benchmarks.serving.report import BEST_OF_WAY, MATCHED_VLLM_WAY, VLLM_WAY, targets
+from benchmarks.serving.report import (
+    BEST_OF_WAY,
+    DEFAULT_WAY,
+    GREEDY_WAY,
+    MATCHED_VLLM_WAY,
+    VLLM_WAY,
+    targets,
+)
 from server.engines.vllm import CPU_BLOCK_TOKENS
 
 
@@ -31,3 +38,13 @@ def test_control_uses_the_engine_settings_whetstone_uses() -> None:
     assert flags[flags.index("--block-size") + 1] == str(CPU_BLOCK_TOKENS)
     assert "--no-enable-chunked-prefill" in flags
     assert WHETSTONE_CPU_ENV == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+
+
+def test_the_shipped_default_is_compared_with_greedy_and_with_vllm() -> None:
+    table = [
+        row(VLLM_WAY, 1, 6.0, 0.2), row(GREEDY_WAY, 1, 3.0, 0.3), row(DEFAULT_WAY, 1, 1.5, 0.6),
+        row(VLLM_WAY, 8, 12.0, 0.5), row(GREEDY_WAY, 8, 2.0, 3.0), row(DEFAULT_WAY, 8, 2.0, 2.7),
+    ]
+    found = targets(table)["default"]
+    assert found["vs_greedy"] == pytest.approx({"latency_ratio": 0.5, "throughput_ratio": 0.9})
+    assert found["vs_vllm"] == pytest.approx({"latency_ratio": 0.25, "throughput_ratio": 5.4})
