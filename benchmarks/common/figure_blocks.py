@@ -4,6 +4,7 @@ has the block format): which block, from which committed result, rendered how, a
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -55,5 +56,5 @@ def requote(out: Path, blocks: tuple[FigureBlock, ...]) -> None:
 
 def run_stamp(module: str) -> dict[str, str]:
     """When a result was made and the command line (`python -m module ...`) that made it."""
-    command = " ".join(["python -m", module, *sys.argv[1:]])
+    command = " ".join(["python -m", module, shlex.join(sys.argv[1:])]).strip()
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "command": command}
