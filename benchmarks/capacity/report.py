@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common.quoted import ROOT, write_block
+from benchmarks.common.figure_blocks import FigureBlock, requote
+from benchmarks.common.quoted import ROOT
 from clients.stats import percentile
 
 WAY_ORDER = ("greedy", "default", "full", "vllm_greedy")
 RESULTS = ROOT / "benchmarks" / "results" / "capacity"
-# pages that quote the closed-loop headline (block `capacity`), rewritten with the committed result
-QUOTING_PAGES = (ROOT / "README.md", ROOT / "docs" / "performance.md", ROOT / "docs" / "load.md")
 FRONT_PAGE_LEVELS = (1.0, 8.0, 64.0)  # one request at a time, saturation on AMD hosts, far past it
 COLOURS = {"greedy": "tab:blue", "default": "tab:green", "full": "tab:red", "vllm_greedy": "tab:grey"}
 
@@ -227,15 +226,17 @@ def write_report(out: Path, result: dict[str, Any] | None = None) -> None:
     result = json.loads(data.read_text())
     (out / "capacity.md").write_text(markdown(result))
     plot(result, out / "capacity.png")
-    if out.resolve() == RESULTS.resolve():  # the committed result: the pages quote it
-        for page in QUOTING_PAGES:
-            write_block(page, "capacity", quoted_for(page, result))
+    requote(out, BLOCKS)
 
 
-def quoted_for(page: Path, result: dict[str, Any]) -> str:
-    """The headline as `page` quotes it: the front page three load levels, the docs every one (their
-    link to the full tables made relative to the page)."""
-    text = headline(result, FRONT_PAGE_LEVELS if page == ROOT / "README.md" else None)
-    if page.parent != ROOT:
-        text = text.replace("](benchmarks/", "](../benchmarks/")
-    return text
+def front_page_headline(result: dict[str, Any]) -> str:
+    """The headline at three load levels, as the README quotes it."""
+    return headline(result, FRONT_PAGE_LEVELS)
+
+
+# the closed-loop headline (block `capacity`): the README at three levels, the docs at every one
+BLOCKS = (
+    FigureBlock("capacity", RESULTS / "capacity.json", front_page_headline, (ROOT / "README.md",)),
+    FigureBlock("capacity", RESULTS / "capacity.json", headline,
+                (ROOT / "docs" / "performance.md", ROOT / "docs" / "load.md")),
+)

@@ -46,11 +46,10 @@ class FigureBlock:
 
 
 def requote(out: Path, blocks: tuple[FigureBlock, ...]) -> None:
-    """When `out` is the committed results folder, rewrite the blocks whose results are there."""
-    if out.resolve() != RESULTS.resolve():
-        return
+    """Rewrite the blocks whose committed result a report has just written to `out` (a report
+    written anywhere else leaves the pages alone)."""
     for figures in blocks:
-        if figures.result.exists():
+        if figures.result.parent.resolve() == out.resolve() and figures.result.exists():
             figures.write()
 
 

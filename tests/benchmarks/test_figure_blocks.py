@@ -1,4 +1,4 @@
-"""The pruning, serving, stepwise and frontend-ceiling figures docs/performance.md quotes are what
+"""The capacity, pruning, serving, stepwise and frontend-ceiling figures README and docs quote are what
 each study's report renders from its committed result."""
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from benchmarks import frontend_ceiling, pruning, stepwise
+from benchmarks.capacity import report as capacity
 from benchmarks.common.figure_blocks import ROOT, FigureBlock, linked_from, requote
 from benchmarks.common.quoted import block
 from benchmarks.serving import report as serving
 
-BLOCKS = (*pruning.BLOCKS, *serving.BLOCKS, *stepwise.BLOCKS, *frontend_ceiling.BLOCKS)
-HOW = {"pruning": "benchmarks.pruning", "serving": "benchmarks.serving",
+BLOCKS = (*capacity.BLOCKS, *pruning.BLOCKS, *serving.BLOCKS, *stepwise.BLOCKS, *frontend_ceiling.BLOCKS)
+HOW = {"capacity": "benchmarks.capacity", "pruning": "benchmarks.pruning", "serving": "benchmarks.serving",
        "stepwise_64tokens": "benchmarks.stepwise --max-tokens 64",
        "stepwise_192tokens": "benchmarks.stepwise --max-tokens 192",
        "frontend_ceiling": "benchmarks.frontend_ceiling"}
@@ -43,11 +44,13 @@ def test_links_are_made_relative_to_the_quoting_page() -> None:
 
 
 def test_blocks_are_rewritten_only_for_the_committed_results(tmp_path: Path) -> None:
-    page, result = tmp_path / "page.md", tmp_path / "r.json"
+    page, committed = tmp_path / "page.md", tmp_path / "committed"
+    committed.mkdir()
+    result = committed / "r.json"
     page.write_text("a\n<!-- b:begin -->\nold\n<!-- b:end -->\n")
     result.write_text(json.dumps({"x": 1}))
     figures = FigureBlock("b", result, lambda r: f"x is {r['x']}, [link](benchmarks/y.md)\n", (page,))
-    requote(tmp_path, (figures,))  # not benchmarks/results: the page stays as it is
+    requote(tmp_path, (figures,))  # a report written elsewhere: the page stays as it is
     assert block(page, "b") == "old\n"
-    figures.write()
+    requote(committed, (figures,))
     assert block(page, "b") == "x is 1, [link](../benchmarks/y.md)\n"  # the page is not at the root

@@ -1,28 +1,15 @@
-"""Every figure a page quotes is what its committed result gives: the blocks a benchmark renders,
-and the prose figures of the registry (tests/benchmarks/quoted_figures.py)."""
+"""Every prose figure a page quotes is what its committed result gives (the registry,
+tests/benchmarks/quoted_figures.py; the blocks a benchmark renders: test_figure_blocks.py)."""
 
 from __future__ import annotations
 
-import json
 import string
 from pathlib import Path
 
 import pytest
 
-from benchmarks.capacity.report import QUOTING_PAGES, RESULTS, quoted_for
 from benchmarks.common.quoted import ROOT, Quote, block, prose, quote_error, said, write_block
 from tests.benchmarks.quoted_figures import QUOTES
-
-
-@pytest.mark.parametrize("page", QUOTING_PAGES, ids=lambda p: p.name)
-def test_the_capacity_figures_are_the_committed_result(page: Path) -> None:
-    result = json.loads((RESULTS / "capacity.json").read_text())
-    quoted = block(page, "capacity")
-    assert quoted is not None, f"{page} has no capacity block"
-    assert quoted == quoted_for(page, result), (
-        f"{page} quotes other capacity figures than benchmarks/results/capacity/capacity.json; "
-        "run `python -m benchmarks.capacity --report-only`"
-    )
 
 
 def test_a_block_is_replaced_in_place(tmp_path: Path) -> None:
