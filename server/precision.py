@@ -38,9 +38,15 @@ class Precision:
         return TIE_TOLERANCE.get(self.dtype, UNKNOWN_DTYPE_TOLERANCE)
 
 
+def score_drift(dtype: str) -> tuple[float, float]:
+    """(nats per token, nats): how far a score computed in `dtype` may be from the float32 one
+    (an unknown dtype, e.g. an upstream's, is taken as bfloat16)."""
+    return SCORE_BOUND.get(dtype, SCORE_BOUND["bfloat16"])
+
+
 def score_bound(dtype: str, num_tokens: int) -> float:
     """How far a score of `num_tokens` tokens computed in `dtype` may be from the float32 one."""
-    per_token, constant = SCORE_BOUND.get(dtype, SCORE_BOUND["bfloat16"])
+    per_token, constant = score_drift(dtype)
     return per_token * num_tokens + constant
 
 

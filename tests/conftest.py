@@ -21,9 +21,11 @@ ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 @pytest.fixture(autouse=True)
 def exact_ties(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake-engine tests rank scores exactly on any host (no tie tolerance from the host's dtype)."""
+    """Fake-engine tests rank and certify scores the same on any host: no tie tolerance, and the
+    float32 score bound, whatever dtype the host's CPU would choose."""
     if request.node.get_closest_marker("e2e") is None:
         monkeypatch.setenv("WHETSTONE_TIE_TOLERANCE", "0")
+        monkeypatch.setenv("WHETSTONE_DTYPE", "float32")
 
 
 @asynccontextmanager

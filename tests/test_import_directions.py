@@ -25,7 +25,8 @@ ALLOWED = {
     "server.errors": (),  # the error tree sits below everything that raises
     # request -> job: the bodies and every rule of their fields; never the service, endpoints or formats
     "server.requests": ("server.requests", "server.errors", "server.sharpening", "server.config",
-                        "server.engines", "server.jobs", "server.tools", "server.adapter_registry"),
+                        "server.engines", "server.jobs", "server.tools", "server.adapter_registry",
+                        "server.precision"),
     # results -> OpenAI's wire formats, below the service: streams drive a Runner, not the service
     "server.formats": ("server.formats", "server.errors", "server.sharpening", "server.jobs", "server.race",
                        "server.tools", "server.requests.openai", "server.requests.responses"),

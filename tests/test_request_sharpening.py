@@ -14,6 +14,7 @@ from server.requests.sharpening import (
     candidate_temperature,
     check_config,
     generation_config_temperature,
+    resolve_sharpening,
 )
 from server.sharpening import InvalidSharpening, SharpeningConfig
 
@@ -73,3 +74,13 @@ def test_invalid_settings_name_the_parameter(kwargs: dict, param: str) -> None:
     with pytest.raises(InvalidSharpening) as info:
         check_config(SharpeningConfig(**kwargs))
     assert info.value.param == param
+
+
+DRIFTS = [("float32", (0.002, 0.01)), ("bfloat16", (0.025, 0.6)), ("auto", (0.025, 0.6))]
+
+
+@pytest.mark.parametrize(("dtype", "drift"), DRIFTS)
+def test_the_certificate_allows_for_the_served_dtypes_drift(dtype: str, drift: tuple[float, float]) -> None:
+    """The adaptive certificate's slack follows the dtype scores are computed in (an unresolved one,
+    as an upstream's, counts as bfloat16)."""
+    assert resolve_sharpening(Settings(dtype=dtype), None).score_drift == drift

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from server.config import Settings
 from server.errors import InvalidRequest
+from server.precision import score_drift
 from server.requests.openai import SamplingFields, SharpeningParams
 from server.sharpening import SharpeningConfig
 from server.sharpening.config import (
@@ -69,6 +70,7 @@ def resolve_sharpening(
         adaptive=given.pop("adaptive", adaptive),
         load=given.pop("load", load),
         tie_tolerance=settings.tie_tolerance or 0.0,
+        score_drift=score_drift(settings.dtype),
         **given,
     )
     check_config(config)

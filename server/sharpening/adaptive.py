@@ -39,7 +39,6 @@ from server.sharpening.patterns import extract_answer
 from server.sharpening.strategies import BestOfN, Majority
 
 FIRST_WAVE = 2
-SLACK_PER_TOKEN = 0.01  # nats: how far the engine's log-probability of one token may drift between calls
 
 
 def wave_size(drawn: int, cap: int) -> int:
@@ -47,7 +46,9 @@ def wave_size(drawn: int, cap: int) -> int:
     return max(0, min(max(drawn, FIRST_WAVE), cap - drawn))
 
 
-def certified_mode(candidates: list[Candidate], slack: float = SLACK_PER_TOKEN) -> Candidate | None:
+def certified_mode(
+    candidates: list[Candidate], slack: float = 0.01, constant: float = 0.0
+) -> Candidate | None:
     """The finished candidate proven to beat every sequence a further candidate could end with, or None.
 
     Every candidate drawn stands for a set of sequences: a finished one for itself, any other
@@ -56,8 +57,9 @@ def certified_mode(candidates: list[Candidate], slack: float = SLACK_PER_TOKEN) 
     the sets left are disjoint and cover mass C; every sequence outside them has probability
     at most 1 - C. A finished y* more likely than that and than every other set's bound is the
     most likely sequence, except for ones longer than the token limit: a candidate truncated
-    at its limit stands for those, and they never beat a finished one. Log-probabilities are
-    taken `slack` per token lower for y* and the mass covered, and higher for the rivals.
+    at its limit stands for those, and they never beat a finished one. A candidate's
+    log-likelihood is taken `slack` per token plus `constant` lower for y* and the mass covered,
+    and as much higher for the rivals: the most the engine's scores may drift (the dtype's bound).
     """
     items: dict[tuple[int, ...], Candidate] = {}
     for c in candidates:
@@ -71,13 +73,13 @@ def certified_mode(candidates: list[Candidate], slack: float = SLACK_PER_TOKEN) 
         return None
 
     def low(key: tuple[int, ...]) -> float:
-        return items[key].logprob_sum - slack * items[key].num_tokens
+        return items[key].logprob_sum - slack * items[key].num_tokens - constant
 
     def rival(key: tuple[int, ...]) -> float:
         c = items[key]
         if c.status is CandidateStatus.TRUNCATED and c.num_tokens >= c.max_tokens:
             return -math.inf  # only sequences past the limit: never selected over a finished one
-        return c.logprob_sum + slack * c.num_tokens
+        return c.logprob_sum + slack * c.num_tokens + constant
 
     best = max(finished, key=low)
     unseen = 1.0 - math.fsum(math.exp(low(k)) for k in outer)
@@ -181,6 +183,7 @@ class AdaptiveBestOfN(Waves, BestOfN):
         self.exact = config.length_penalty == 0.0 and keep == 1  # the certificate is about one sequence
         self.from_model = from_model
         self.choices = keep
+        self.drift = config.score_drift
 
     def draw_wave(self, count: int) -> list[Decision]:
         """Fresh candidates with the request's sampling."""
@@ -188,7 +191,7 @@ class AdaptiveBestOfN(Waves, BestOfN):
 
     def settled(self) -> str | None:
         """`certificate` when the leader is proven the mode; a heuristic's name when it is likely."""
-        if self.exact and certified_mode(self.drawn) is not None:
+        if self.exact and certified_mode(self.drawn, *self.drift) is not None:
             return "certificate"
         if self.running():
             return None  # the estimates need a whole wave

@@ -65,6 +65,8 @@ class SharpeningConfig:
     load: LoadMode = "wait"  # spare: extras only on the engine's spare capacity (server/load.py); wait: all
     certainty: float = 0.95  # adaptive majority/confidence: posterior that the leader still leads at the cap
     tie_tolerance: float = 0.0  # scores closer than this are ties, won by the lower index
+    # how far an observed log-likelihood of T tokens may sit from the model's: (nats per token, nats)
+    score_drift: tuple[float, float] = (0.01, 0.0)
 
     @property
     def candidate_count(self) -> int:

@@ -100,6 +100,16 @@ def test_the_certificate_needs_the_mass_and_a_finished_sequence() -> None:
     assert certified_mode([finished(0, (2,), logprob_sum=-0.01)]) is not None  # p = 0.99 > 0.01 unseen
 
 
+def test_the_certificate_allows_for_the_dtypes_drift() -> None:
+    """A bound wide enough to let noise reorder the sequences withholds the certificate."""
+    whole = [finished(i, s) for i, s in enumerate(sequences())]
+    assert certified_mode(whole, 0.002, 0.01) is whole[sequences().index(MODE)]  # float32's bound
+    assert certified_mode(whole, 0.025, 0.6) is None  # bfloat16's: the rivals may be as likely
+    likely = [finished(0, (2,), logprob_sum=math.log(0.9))]
+    assert certified_mode(likely, 0.002, 0.01) is likely[0]  # 0.89 at least, against 0.11 unseen
+    assert certified_mode(likely, 0.025, 0.6) is None  # 0.48 at least, against 0.52 unseen
+
+
 def test_a_sequence_inside_a_pruned_prefix_is_not_counted_twice() -> None:
     """Mass 0.3 + 0.28 is covered (0.25 lies inside the 0.28): 0.42 unseen may hold a better sequence."""
     best = finished(0, (5, 2), math.log(0.3))
