@@ -1,4 +1,4 @@
-"""The figures docs/amortization.md and docs/amortization_results.md quote from the amortization
+"""The figures docs/amortization_results.md quotes from the amortization
 runs (see quoted_figures.py): the main run (benchmarks/results/amortize.md, raw answers in
 amortize_raw/) and the longer RL runs (amortize_rl64/, amortize_rl128/). What the raw answers give
 directly (answers in common, medians, letters) is computed from them; accuracies, intervals and
@@ -174,16 +174,10 @@ RL_ROWS = {
 
 AMORTIZATION: list[Quote] = [
     Quote(
-        "docs/amortization.md",
-        "on {} arithmetic items, one sample each, {} s against {} s mean per request",
+        RESULTS,
+        "**RL-sharpening** (`sharpen-rl`): on this model and these {} prompts",
         f"benchmarks/results/{RL128}",
-        lambda: (
-            str(result_json("amortize_rl128/amortize_raw/arithmetic.meta.json")["eval"]),
-            *(
-                number(table_cell(RL128, None, way, "latency / answer"))
-                for way in ("rl-a4 merged sample", "rl-a4 sample")
-            ),
-        ),
+        lambda: (str(result_json("amortize_rl128/amortize_raw/arithmetic.meta.json")["train"]),),
     ),
     Quote(
         RESULTS,
@@ -230,7 +224,7 @@ AMORTIZATION: list[Quote] = [
         RESULTS,
         "far likelier under the base model than a base sample (arithmetic {} against {}; arc_easy {} against "
         "{}, as likely as best-of-8's answers), and more accurate (arithmetic {} and {} points, the second "
-        "interval excluding 0; arc_easy {} at alpha 4, interval {} to {}). After 24 steps they are still "
+        "interval excluding 0; arc_easy {} at alpha 4, interval {} to {}). At 24 steps they stay "
         "below base best-of-8 (arithmetic {} and {} points, both intervals excluding 0; arc_easy {}, "
         "interval including 0)",
         SOURCE,
@@ -244,9 +238,9 @@ AMORTIZATION: list[Quote] = [
     ),
     Quote(
         RESULTS,
-        "the sample's median base log-likelihood rises to {} and its accuracy to {} % ({}): {} points over a "
-        "base sample ({} to {}), {} over the SFT adapter, and {} under base best-of-8 ({} to {}). The goal "
-        "(one sample as accurate as base best-of-8) is still not reached, but no longer ruled out; merged it "
+        "the sample's median base log-likelihood is {} and its accuracy {} % ({}): {} points over a "
+        "base sample ({} to {}), {} over the SFT adapter, and {} under base best-of-8 ({} to {}), so "
+        "the goal (one sample as accurate as base best-of-8) is not reached, nor ruled out; merged it "
         "answers in {} s against {} s LoRA-served",
         f"benchmarks/results/{RL64}",
         longer,
@@ -254,7 +248,7 @@ AMORTIZATION: list[Quote] = [
     Quote(
         RESULTS,
         "(quarter means {}, {}, {}, {}), the sample's median base log-likelihood is {} and its accuracy {} % "
-        "(-{} under base best-of-8, {} to {}). On this model and these {} prompts",
+        "(-{} under base best-of-8, {} to {})",
         f"benchmarks/results/{RL128}",
         lambda: (
             *found_in(RL128, r"per quarter of the run\) went ([-.\d]+), ([-.\d]+), ([-.\d]+), ([-.\d]+)"),
@@ -264,7 +258,6 @@ AMORTIZATION: list[Quote] = [
                 k.lstrip("-") if i == 0 else k
                 for i, k in enumerate(paired(RL128, "arithmetic", "rl-a4 sample vs base best-of-8"))
             ),
-            str(result_json("amortize_rl128/amortize_raw/arithmetic.meta.json")["train"]),
         ),
     ),
 ]
