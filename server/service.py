@@ -63,7 +63,7 @@ class SharpeningService:
 
     def served_name(self, job: GenerationJob) -> str:
         """The model id a response names: the job's adapter, else the base model."""
-        return job.sampling.adapter or self.engine.model_name
+        return job.sampling.adapter or self.model_name
 
     # -- running jobs ---------------------------------------------------------------------
 

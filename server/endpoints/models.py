@@ -13,7 +13,9 @@ router = guarded_router("/v1")
 @router.get("/models", response_model=ModelList)
 async def list_models(service: Service) -> ModelList:
     """The served model, then each LoRA adapter served on it."""
-    return ModelList(data=[model_card(service, name) for name, _ in service.served_models()])
+    cards = [ModelCard(id=name, max_model_len=service.max_model_len, parent=parent)
+             for name, parent in service.served_models()]
+    return ModelList(data=cards)
 
 
 @router.get("/models/{model_id:path}", response_model=ModelCard)

@@ -54,7 +54,7 @@ def resolve_sharpening(
     legacy = legacy_best_of is not None and legacy_best_of > 1
     asked = (params.model_fields_set if params else set()) - REPORTING_FIELDS
     implicit = not asked and not legacy
-    if legacy_best_of is not None and legacy_best_of > 1:
+    if legacy:
         given = {"strategy": "best_of_n", "n": legacy_best_of, "length_penalty": 1.0} | given
     cap = settings.max_total_tokens
     strategy = given.pop("strategy", settings.default_strategy)
